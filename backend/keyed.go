@@ -1,0 +1,159 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/stated-io/stated/snapshot"
+)
+
+// KeyedOptions configures a keyed backend of one subtask. Every keyed
+// backend takes them.
+type KeyedOptions[K comparable] struct {
+	// OperatorUID names the operator in errors and file names. Required.
+	OperatorUID string
+	// Subtask is the index of this subtask, used in file names. Default 0.
+	Subtask int
+	// MaxParallelism is the number of key groups. Required, 1..32768.
+	MaxParallelism int
+	// KeyGroups is the range this subtask owns. Required, within
+	// [0, MaxParallelism).
+	KeyGroups KeyGroupRange
+	// KeySerializer turns keys into the bytes that are hashed to key groups
+	// and written to snapshots. Required.
+	KeySerializer Serializer[K]
+	// Compression of snapshot streams. Default none.
+	Compression snapshot.Compression
+	// Logger receives the backend's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults fills in the defaults of unset optional fields.
+func (o *KeyedOptions[K]) EnsureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem of o at once.
+func (o *KeyedOptions[K]) Validate() error {
+	var errs []error
+	if o.OperatorUID == "" {
+		errs = append(errs, errors.New("OperatorUID is required"))
+	}
+	if o.MaxParallelism < 1 || o.MaxParallelism > MaxMaxParallelism {
+		errs = append(errs, fmt.Errorf("MaxParallelism %d is outside [1, %d]", o.MaxParallelism, MaxMaxParallelism))
+	}
+	if o.KeyGroups.Empty() || o.KeyGroups.Start < 0 || o.KeyGroups.End >= o.MaxParallelism {
+		errs = append(errs, fmt.Errorf("KeyGroups %v is not a non-empty range within [0, %d)", o.KeyGroups, o.MaxParallelism))
+	}
+	if o.Subtask < 0 {
+		errs = append(errs, fmt.Errorf("Subtask %d is negative", o.Subtask))
+	}
+	if o.KeySerializer == nil {
+		errs = append(errs, errors.New("KeySerializer is required"))
+	}
+	switch o.Compression {
+	case snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2:
+	default:
+		errs = append(errs, fmt.Errorf("Compression %d is not none, zstd or s2", o.Compression))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("keyed backend options: %w", err)
+	}
+	return nil
+}
+
+// KeyedBackend holds the keyed state of one subtask of one operator.
+//
+// It is not safe for concurrent use; see the package documentation. The
+// typed states are created with GetValueState and its siblings.
+type KeyedBackend[K comparable] interface {
+	// SetCurrentKey sets the key that state calls act on. It fails with
+	// ErrKeyGroupOutOfRange if the key's group is not owned here.
+	SetCurrentKey(key K) error
+	// CurrentKey returns the key set last.
+	CurrentKey() K
+	// CurrentKeyGroup returns the key group of the current key.
+	CurrentKeyGroup() int
+	// KeyGroups returns the key groups this backend owns.
+	KeyGroups() KeyGroupRange
+	// MaxParallelism returns the number of key groups.
+	MaxParallelism() int
+	// Keys calls fn for every key that has state in the named state and
+	// namespace, in unspecified order, until fn returns false. The state
+	// must not be modified during Keys.
+	Keys(state, namespace string, fn func(key K) bool) error
+	// Snapshot runs the synchronous phase of a snapshot: it captures a
+	// consistent view of all state in time independent of the state size.
+	// Writes after Snapshot returns do not change the capture.
+	Snapshot() (SnapshotCapture, error)
+	// Restore loads state from snapshot handles; it must be called before
+	// any state is registered. Only key groups owned here are loaded.
+	Restore(ctx context.Context, src RestoreSource) error
+	// Close releases resources. Close is idempotent; later calls of other
+	// methods fail with ErrClosed.
+	Close() error
+}
+
+// SnapshotCapture is the result of the synchronous phase of a snapshot. It
+// is safe to use from any one goroutine, concurrently with the backend.
+type SnapshotCapture interface {
+	// Write runs the asynchronous phase: it writes the captured state as
+	// files under target and returns their handles. It releases the
+	// capture. Files it wrote are removed on error.
+	Write(ctx context.Context, target SnapshotTarget) ([]snapshot.KeyedStateHandle, error)
+	// Release discards the capture; safe after Write and more than once.
+	Release()
+}
+
+// SnapshotTarget tells a capture where to write.
+type SnapshotTarget struct {
+	Store snapshot.Storage
+	// Dir is the directory of the checkpoint or savepoint: the one that
+	// holds its _metadata. Handle paths are relative to it.
+	Dir string
+	// FilePrefix makes file names unique among all writers of Dir, e.g.
+	// "<operator>-<subtask>".
+	FilePrefix string
+}
+
+// RestoreSource is what a keyed backend restores from: the handles of one
+// operator that may overlap its key groups.
+type RestoreSource struct {
+	Store snapshot.Storage
+	// Dir is the directory of the _metadata the handles come from.
+	Dir string
+	// MaxParallelism is the maxParallelism stored with the operator; it must
+	// equal the backend's.
+	MaxParallelism int
+	// Handles may include handles that do not overlap the backend's key
+	// groups; those are ignored.
+	Handles []snapshot.KeyedStateHandle
+}
+
+// KeyedRestoreSource collects the keyed handles of op for a restore.
+func KeyedRestoreSource(store snapshot.Storage, dir string, op *snapshot.OperatorState) RestoreSource {
+	src := RestoreSource{Store: store, Dir: dir, MaxParallelism: op.MaxParallelism}
+	for _, st := range op.Subtasks {
+		src.Handles = append(src.Handles, st.Keyed...)
+	}
+	return src
+}
+
+// CheckRestoreMaxParallelism refuses a restore whose stored maxParallelism
+// differs from the backend's, naming both.
+func CheckRestoreMaxParallelism(operator string, stored, configured int) error {
+	if stored != configured {
+		return fmt.Errorf("%w: operator %q was snapshotted with maxParallelism %d but is restored with maxParallelism %d",
+			ErrMaxParallelismMismatch, operator, stored, configured)
+	}
+	return nil
+}
+
+// HandleKeyGroups returns the key groups of a handle.
+func HandleKeyGroups(h *snapshot.KeyedStateHandle) KeyGroupRange {
+	return KeyGroupRange{Start: h.KeyGroupStart, End: h.KeyGroupEnd}
+}

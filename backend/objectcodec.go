@@ -1,0 +1,136 @@
+package backend
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+)
+
+// Codecs of the object-backed states: how their objects are encoded into
+// snapshots, decoded on restore (migrating where the serializer says so)
+// and cloned for copy-on-write.
+
+func wantSerializers(old []SerializerSnapshot, n int) error {
+	if len(old) != n {
+		return &IncompatibleStateError{Reason: fmt.Sprintf("restored state has %d serializers, want %d", len(old), n)}
+	}
+	return nil
+}
+
+// singleCodec stores one V per entry (Value, Reducing, Aggregating).
+type singleCodec[V any] struct {
+	ser  Serializer[V]
+	read func([]byte) (V, error)
+}
+
+func newSingleCodec[V any](s Serializer[V], old []SerializerSnapshot) (*singleCodec[V], error) {
+	c := &singleCodec[V]{ser: s, read: s.Decode}
+	if old == nil {
+		return c, nil
+	}
+	if err := wantSerializers(old, 1); err != nil {
+		return nil, err
+	}
+	var err error
+	c.read, c.ser, err = reader(s, old[0])
+	return c, err
+}
+
+func (c *singleCodec[V]) Serializers() []SerializerSnapshot {
+	return []SerializerSnapshot{c.ser.Snapshot()}
+}
+func (c *singleCodec[V]) Encode(dst []byte, obj any) ([]byte, error) {
+	return c.ser.Append(dst, obj.(V))
+}
+func (c *singleCodec[V]) Decode(b []byte) (any, error) { return c.read(b) }
+func (c *singleCodec[V]) Clone(obj any) (any, error) {
+	b, err := c.ser.Append(nil, obj.(V))
+	if err != nil {
+		return nil, err
+	}
+	return c.ser.Decode(b)
+}
+
+// listCodec stores a *[]V per entry.
+type listCodec[V any] struct {
+	ser  Serializer[V]
+	read func([]byte) (V, error)
+}
+
+func newListCodec[V any](s Serializer[V], old []SerializerSnapshot) (*listCodec[V], error) {
+	c, err := newSingleCodec(s, old)
+	if err != nil {
+		return nil, err
+	}
+	return &listCodec[V]{ser: c.ser, read: c.read}, nil
+}
+
+func (c *listCodec[V]) Serializers() []SerializerSnapshot {
+	return []SerializerSnapshot{c.ser.Snapshot()}
+}
+func (c *listCodec[V]) Encode(dst []byte, obj any) ([]byte, error) {
+	return encodeList(dst, c.ser, *obj.(*[]V))
+}
+func (c *listCodec[V]) Decode(b []byte) (any, error) {
+	l, err := decodeList(b, c.read)
+	return &l, err
+}
+func (c *listCodec[V]) Clone(obj any) (any, error) {
+	l := slices.Clone(*obj.(*[]V))
+	return &l, nil
+}
+
+// mapCodec stores a map[UK]UV per entry.
+type mapCodec[UK comparable, UV any] struct {
+	ks    Serializer[UK]
+	vs    Serializer[UV]
+	readK func([]byte) (UK, error)
+	readV func([]byte) (UV, error)
+}
+
+func newMapCodec[UK comparable, UV any](ks Serializer[UK], vs Serializer[UV], old []SerializerSnapshot) (*mapCodec[UK, UV], error) {
+	c := &mapCodec[UK, UV]{ks: ks, vs: vs, readK: ks.Decode, readV: vs.Decode}
+	if old == nil {
+		return c, nil
+	}
+	if err := wantSerializers(old, 2); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.readK, c.ks, err = reader(ks, old[0]); err != nil {
+		return nil, err
+	}
+	c.readV, c.vs, err = reader(vs, old[1])
+	return c, err
+}
+
+func (c *mapCodec[UK, UV]) Serializers() []SerializerSnapshot {
+	return []SerializerSnapshot{c.ks.Snapshot(), c.vs.Snapshot()}
+}
+func (c *mapCodec[UK, UV]) Encode(dst []byte, obj any) ([]byte, error) {
+	return encodeMap(dst, c.ks, c.vs, obj.(map[UK]UV))
+}
+func (c *mapCodec[UK, UV]) Decode(b []byte) (any, error) { return decodeMap(b, c.readK, c.readV) }
+func (c *mapCodec[UK, UV]) Clone(obj any) (any, error)   { return maps.Clone(obj.(map[UK]UV)), nil }
+
+// immutableValue reports whether values of t cannot share mutable memory,
+// so that a copy of the value is already a deep copy.
+func immutableValue(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.String:
+		return true
+	case reflect.Array:
+		return immutableValue(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !immutableValue(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
