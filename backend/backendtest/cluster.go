@@ -1,0 +1,187 @@
+package backendtest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/snapshot"
+)
+
+// cluster is the keyed and operator state of every subtask of one operator,
+// checkpointed and restored through real file storage the way a job does.
+type cluster struct {
+	t        testing.TB
+	factory  Factory
+	uid      string
+	maxP     int
+	keyed    []backend.KeyedBackend[string]
+	operator []*backend.OperatorStates
+}
+
+const testUID = "conformance-op"
+
+func newCluster(t testing.TB, f Factory, parallelism, maxP int) *cluster {
+	t.Helper()
+	c, err := buildCluster(t, f, parallelism, maxP, nil)
+	if err != nil {
+		t.Fatalf("new cluster of %d subtasks: %v", parallelism, err)
+	}
+	return c
+}
+
+// restored describes where buildCluster restores from.
+type restored struct {
+	store snapshot.Storage
+	dir   string
+	op    *snapshot.OperatorState
+}
+
+func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored) (*cluster, error) {
+	c := &cluster{t: t, factory: f, uid: testUID, maxP: maxP}
+	t.Cleanup(c.close)
+	for i := range parallelism {
+		b, err := f(backend.KeyedOptions[string]{
+			OperatorUID:    c.uid,
+			Subtask:        i,
+			MaxParallelism: maxP,
+			KeyGroups:      backend.KeyGroupRangeForSubtask(maxP, parallelism, i),
+			KeySerializer:  backend.StringSerializer{},
+		})
+		if err != nil {
+			return c, fmt.Errorf("subtask %d: %w", i, err)
+		}
+		c.keyed = append(c.keyed, b)
+		o, err := backend.NewOperatorStates(backend.OperatorOptions{OperatorUID: c.uid, Subtask: i, Parallelism: parallelism})
+		if err != nil {
+			return c, err
+		}
+		c.operator = append(c.operator, o)
+		if from == nil {
+			continue
+		}
+		if err := b.Restore(context.Background(), backend.KeyedRestoreSource(from.store, from.dir, from.op)); err != nil {
+			return c, fmt.Errorf("subtask %d: %w", i, err)
+		}
+		if err := o.Restore(context.Background(), from.store, from.dir, from.op.Subtasks); err != nil {
+			return c, fmt.Errorf("subtask %d: %w", i, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *cluster) close() {
+	for _, b := range c.keyed {
+		if err := b.Close(); err != nil {
+			c.t.Errorf("close: %v", err)
+		}
+	}
+	c.keyed = nil
+}
+
+// owner returns the subtask that owns key, with key set as its current key.
+func (c *cluster) owner(key string) (int, backend.KeyedBackend[string]) {
+	c.t.Helper()
+	kg := backend.KeyGroupForKey([]byte(key), c.maxP)
+	i := backend.SubtaskForKeyGroup(c.maxP, len(c.keyed), kg)
+	if err := c.keyed[i].SetCurrentKey(key); err != nil {
+		c.t.Fatalf("SetCurrentKey(%q) on its owner %d: %v", key, i, err)
+	}
+	return i, c.keyed[i]
+}
+
+// captures runs the synchronous phase on every subtask.
+type captures struct {
+	keyed    []backend.SnapshotCapture
+	operator []*backend.OperatorSnapshot
+}
+
+func (c *cluster) capture() *captures {
+	c.t.Helper()
+	cs := &captures{}
+	for i, b := range c.keyed {
+		kc, err := b.Snapshot()
+		if err != nil {
+			c.t.Fatalf("subtask %d: Snapshot: %v", i, err)
+		}
+		oc, err := c.operator[i].Snapshot()
+		if err != nil {
+			c.t.Fatalf("subtask %d: operator Snapshot: %v", i, err)
+		}
+		cs.keyed = append(cs.keyed, kc)
+		cs.operator = append(cs.operator, oc)
+	}
+	return cs
+}
+
+// write runs the asynchronous phase and commits checkpoint id under dir.
+func (cs *captures) write(c *cluster, store snapshot.Storage, dir string, id int64) error {
+	ctx := context.Background()
+	op := snapshot.OperatorState{UID: c.uid, Parallelism: len(cs.keyed), MaxParallelism: c.maxP}
+	for i := range cs.keyed {
+		target := backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: fmt.Sprintf("%s-%d", c.uid, i)}
+		handles, err := cs.keyed[i].Write(ctx, target)
+		if err != nil {
+			return fmt.Errorf("subtask %d: %w", i, err)
+		}
+		st := snapshot.SubtaskState{Keyed: handles}
+		oh, err := cs.operator[i].Write(ctx, target)
+		if err != nil {
+			return fmt.Errorf("subtask %d: %w", i, err)
+		}
+		if oh != nil {
+			st.Operator = []snapshot.OperatorStateHandle{*oh}
+		}
+		op.Subtasks = append(op.Subtasks, st)
+	}
+	md := &snapshot.Metadata{JobID: "conformance", CheckpointID: id, Kind: snapshot.KindCheckpoint,
+		Completed: time.UnixMilli(1_700_000_000_000).UTC(), Operators: []snapshot.OperatorState{op}}
+	return snapshot.CommitMetadata(ctx, store, dir, md)
+}
+
+// checkpoint snapshots every subtask into a fresh checkpoint directory and
+// returns its storage and directory.
+func (c *cluster) checkpoint(store snapshot.Storage, id int64) string {
+	c.t.Helper()
+	dir := snapshot.CheckpointDir("conformance", id)
+	if err := c.capture().write(c, store, dir, id); err != nil {
+		c.t.Fatalf("checkpoint %d: %v", id, err)
+	}
+	return dir
+}
+
+// restoreCluster reads the checkpoint in dir and restores it into a new
+// cluster of the given parallelism and maxParallelism.
+func restoreCluster(t testing.TB, f Factory, store snapshot.Storage, dir string, parallelism, maxP int) (*cluster, error) {
+	md, err := snapshot.ReadMetadata(context.Background(), store, dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range md.Operators {
+		if md.Operators[i].UID == testUID {
+			return buildCluster(t, f, parallelism, maxP, &restored{store: store, dir: dir, op: &md.Operators[i]})
+		}
+	}
+	return nil, fmt.Errorf("cannot map state for operator %q", testUID)
+}
+
+func mustRestore(t testing.TB, f Factory, store snapshot.Storage, dir string, parallelism, maxP int) *cluster {
+	t.Helper()
+	c, err := restoreCluster(t, f, store, dir, parallelism, maxP)
+	if err != nil {
+		t.Fatalf("restore %s into %d subtasks: %v", dir, parallelism, err)
+	}
+	return c
+}
+
+func newStore(t testing.TB) snapshot.Storage {
+	t.Helper()
+	s, err := snapshot.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
