@@ -54,8 +54,4 @@ type ObjectTable[K comparable] interface {
 	Put(ns string, obj any)
 	// Delete removes the object of the current key in ns.
 	Delete(ns string)
-	// All calls fn for every entry of every key group, in unspecified
-	// order, until fn returns false. The table must not be modified during
-	// All.
-	All(fn func(key K, ns string, obj any) bool)
 }

@@ -223,7 +223,6 @@ func (s *stateful) at(key string) *states {
 	return s.states[i]
 }
 
-
 // verify checks every entry of m and that key enumeration matches m.
 func (s *stateful) verify(t testing.TB, m model, namespaces []string) {
 	t.Helper()

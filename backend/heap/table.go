@@ -78,13 +78,3 @@ func (t *table[K]) Delete(ns string) {
 		delete(t.writable(g), k)
 	}
 }
-
-func (t *table[K]) All(fn func(K, string, any) bool) {
-	for i := range t.groups {
-		for k, e := range t.groups[i].m {
-			if !fn(k.key, k.ns, e.obj) {
-				return
-			}
-		}
-	}
-}
