@@ -1,0 +1,71 @@
+# stated — build, test, lint, benchmark.
+#
+# Tools are pinned and installed into ./tools/bin (git-ignored) on first use.
+
+GO          ?= go
+TOOLS       := $(CURDIR)/tools/bin
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+# Packages whose concurrency matters run under the race detector.
+RACE_PKGS := ./backend/... ./snapshot/...
+
+.PHONY: all build test test-unit lint fmt-check vet staticcheck tidy-check bench bench-quick run proto fuzz tools clean
+
+all: build test
+
+build:
+	$(GO) build ./...
+
+test: lint test-unit
+
+test-unit:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot')
+
+lint: fmt-check vet staticcheck tidy-check
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(STATICCHECK)
+
+# Every benchmark (≤ 10 minutes) or the quick set (≤ 60 s); both write
+# bench/results.json and bench/README.md.
+bench:
+	$(GO) run ./bench
+
+bench-quick:
+	$(GO) run ./bench -quick
+
+# The main job on the embedded default: local disk under ./data.
+run:
+	$(GO) run ./examples/quickstart -dir ./data
+
+proto:
+	bash proto/generate.sh
+
+# Longer fuzzing of every decoder (FUZZTIME per target).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in ./backend ./snapshot; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf ./data
