@@ -41,24 +41,24 @@ func (o *KeyedOptions[K]) EnsureDefaults() {
 func (o *KeyedOptions[K]) Validate() error {
 	var errs []error
 	if o.OperatorUID == "" {
-		errs = append(errs, errors.New("OperatorUID is required"))
+		errs = append(errs, errors.New("missing OperatorUID"))
 	}
 	if o.MaxParallelism < 1 || o.MaxParallelism > MaxMaxParallelism {
-		errs = append(errs, fmt.Errorf("MaxParallelism %d is outside [1, %d]", o.MaxParallelism, MaxMaxParallelism))
+		errs = append(errs, fmt.Errorf("invalid MaxParallelism %d: outside [1, %d]", o.MaxParallelism, MaxMaxParallelism))
 	}
 	if o.KeyGroups.Empty() || o.KeyGroups.Start < 0 || o.KeyGroups.End >= o.MaxParallelism {
-		errs = append(errs, fmt.Errorf("KeyGroups %v is not a non-empty range within [0, %d)", o.KeyGroups, o.MaxParallelism))
+		errs = append(errs, fmt.Errorf("invalid KeyGroups %v: not a non-empty range within [0, %d)", o.KeyGroups, o.MaxParallelism))
 	}
 	if o.Subtask < 0 {
-		errs = append(errs, fmt.Errorf("Subtask %d is negative", o.Subtask))
+		errs = append(errs, fmt.Errorf("invalid Subtask %d: negative", o.Subtask))
 	}
 	if o.KeySerializer == nil {
-		errs = append(errs, errors.New("KeySerializer is required"))
+		errs = append(errs, errors.New("missing KeySerializer"))
 	}
 	switch o.Compression {
 	case snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2:
 	default:
-		errs = append(errs, fmt.Errorf("Compression %d is not none, zstd or s2", o.Compression))
+		errs = append(errs, fmt.Errorf("invalid Compression %d: not none, zstd or s2", o.Compression))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("keyed backend options: %w", err)

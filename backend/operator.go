@@ -40,13 +40,13 @@ func (o *OperatorOptions) EnsureDefaults() {
 func (o *OperatorOptions) Validate() error {
 	var errs []error
 	if o.OperatorUID == "" {
-		errs = append(errs, errors.New("OperatorUID is required"))
+		errs = append(errs, errors.New("missing OperatorUID"))
 	}
 	if o.Parallelism < 1 {
-		errs = append(errs, fmt.Errorf("Parallelism %d must be at least 1", o.Parallelism))
+		errs = append(errs, fmt.Errorf("invalid Parallelism %d: must be at least 1", o.Parallelism))
 	}
 	if o.Subtask < 0 || o.Subtask >= max(o.Parallelism, 1) {
-		errs = append(errs, fmt.Errorf("Subtask %d is outside [0, %d)", o.Subtask, o.Parallelism))
+		errs = append(errs, fmt.Errorf("invalid Subtask %d: outside [0, %d)", o.Subtask, o.Parallelism))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("operator state options: %w", err)

@@ -21,10 +21,9 @@ import (
 // States are returned in name order. Element slices are shared with old.
 func RedistributeOperatorState(old [][]snapshot.OperatorStateData, newParallelism int) [][]snapshot.OperatorStateData {
 	type merged struct {
-		meta      snapshot.OperatorStateData
-		perOld    [][][]byte
-		all       [][]byte
-		nonEmptyP int
+		meta   snapshot.OperatorStateData
+		perOld [][][]byte
+		all    [][]byte
 	}
 	byName := map[string]*merged{}
 	var names []string

@@ -1,0 +1,371 @@
+package snapshot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// tempPrefix starts the names of files being written. Such names are never
+// listed and cannot be created through Storage.
+const tempPrefix = ".tmp-"
+
+// FileStorage is a Storage on a local filesystem directory.
+//
+// Create writes to a hidden temporary file (".tmp-...") in the target
+// directory; Commit flushes and fsyncs it, publishes it with rename (or,
+// with NoOverwrite, a hard link, so an existing file is never replaced) and
+// fsyncs the directory. Parent directories are created as needed and
+// fsynced. Temporary files left by a crash are never listed; an orphan
+// sweeper may delete them by age. Safe for concurrent use.
+type FileStorage struct {
+	root   string
+	closed atomic.Bool
+}
+
+var _ Storage = (*FileStorage)(nil)
+
+// NewFileStorage returns a FileStorage rooted at root, creating the
+// directory if it is missing.
+func NewFileStorage(root string) (*FileStorage, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("file storage %q: %w", root, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("file storage: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("file storage: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("file storage: %s is not a directory", abs)
+	}
+	return &FileStorage{root: abs}, nil
+}
+
+// Root returns the absolute directory the storage is rooted at.
+func (s *FileStorage) Root() string { return s.root }
+
+// resolve cleans name, checks that it stays inside the root and returns
+// the clean name and the filesystem path.
+func (s *FileStorage) resolve(ctx context.Context, name string) (string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	if s.closed.Load() {
+		return "", "", ErrClosed
+	}
+	clean := path.Clean(name)
+	if err := checkName(clean); err != nil {
+		return "", "", fmt.Errorf("%w %q: %v", ErrInvalidName, name, err)
+	}
+	return clean, filepath.Join(s.root, filepath.FromSlash(clean)), nil
+}
+
+func notExist(name string) error {
+	return fmt.Errorf("%s: %w", name, ErrNotExist)
+}
+
+// Create implements Storage.
+func (s *FileStorage) Create(ctx context.Context, name string, opts CreateOptions) (FileWriter, error) {
+	clean, full, err := s.resolve(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	dir := filepath.Dir(full)
+	if err := s.mkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("create %s: %w", clean, err)
+	}
+	base := filepath.Base(full)
+	if len(base) > 64 {
+		base = base[:64]
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", clean, err)
+	}
+	return &fileWriter{
+		name:        clean,
+		final:       full,
+		dir:         dir,
+		f:           f,
+		bw:          bufio.NewWriterSize(f, 256<<10),
+		noOverwrite: opts.NoOverwrite,
+	}, nil
+}
+
+// mkdirAll creates dir and its missing parents below the root, fsyncing the
+// parent of every directory it creates.
+func (s *FileStorage) mkdirAll(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	rel, err := filepath.Rel(s.root, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("directory %s outside the root", dir)
+	}
+	cur := s.root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		parent := cur
+		cur = filepath.Join(cur, part)
+		switch err := os.Mkdir(cur, 0o755); {
+		case err == nil:
+			if err := syncDir(parent); err != nil {
+				return err
+			}
+		case errors.Is(err, fs.ErrExist):
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Open implements Storage.
+func (s *FileStorage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	f, _, err := s.openFile(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (s *FileStorage) openFile(ctx context.Context, name string) (*os.File, int64, error) {
+	clean, full, err := s.resolve(ctx, name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open: %w", err)
+	}
+	f, err := os.Open(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, notExist(clean)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("open: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open: %w", err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is a directory: %w", clean, ErrNotExist)
+	}
+	return f, fi.Size(), nil
+}
+
+// OpenRange implements Storage.
+func (s *FileStorage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	if off < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", name, off)
+	}
+	f, size, err := s.openFile(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if length < 0 {
+		length = max(size-off, 0)
+	}
+	return &rangeReader{SectionReader: io.NewSectionReader(f, off, length), f: f}, nil
+}
+
+type rangeReader struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r *rangeReader) Close() error { return r.f.Close() }
+
+// Size implements Storage.
+func (s *FileStorage) Size(ctx context.Context, name string) (int64, error) {
+	clean, full, err := s.resolve(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("size: %w", err)
+	}
+	fi, err := os.Stat(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, notExist(clean)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size: %w", err)
+	}
+	if fi.IsDir() {
+		return 0, fmt.Errorf("%s is a directory: %w", clean, ErrNotExist)
+	}
+	return fi.Size(), nil
+}
+
+// List implements Storage.
+func (s *FileStorage) List(ctx context.Context, dir string) ([]string, error) {
+	full := s.root
+	if dir != "" && dir != "." && dir != "/" {
+		var err error
+		if _, full, err = s.resolve(ctx, strings.TrimSuffix(dir, "/")); err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+	} else if err := ctx.Err(); err != nil {
+		return nil, err
+	} else if s.closed.Load() {
+		return nil, fmt.Errorf("list: %w", ErrClosed)
+	}
+	entries, err := os.ReadDir(full)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, tempPrefix) {
+			continue
+		}
+		if e.IsDir() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Delete implements Storage.
+func (s *FileStorage) Delete(ctx context.Context, name string) error {
+	_, full, err := s.resolve(ctx, name)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete: %w", err)
+	}
+	return nil
+}
+
+// Close implements Storage. Writers already created may still commit or
+// abort; new calls fail with ErrClosed.
+func (s *FileStorage) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// fileWriter is the FileWriter of FileStorage.
+type fileWriter struct {
+	name, final, dir string
+	f                *os.File
+	bw               *bufio.Writer
+	noOverwrite      bool
+
+	size int64
+	crc  uint32
+	err  error // sticky write error
+	done bool  // committed or aborted
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.name)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.bw.Write(p)
+	w.crc = crc32.Update(w.crc, castagnoli, p[:n])
+	w.size += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("write %s: %w", w.name, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+func (w *fileWriter) Commit() (Written, error) {
+	if w.done {
+		return Written{}, fmt.Errorf("commit %s: writer already committed or aborted", w.name)
+	}
+	if w.err != nil {
+		w.discard()
+		return Written{}, w.err
+	}
+	if err := w.publish(); err != nil {
+		w.discard()
+		return Written{}, err
+	}
+	w.done = true
+	return Written{Size: w.size, CRC32C: w.crc}, nil
+}
+
+func (w *fileWriter) publish() error {
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("commit %s: fsync: %w", w.name, err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	tmp := w.f.Name()
+	if w.noOverwrite {
+		if err := os.Link(tmp, w.final); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("commit %s: %w", w.name, ErrExist)
+			}
+			return fmt.Errorf("commit %s: %w", w.name, err)
+		}
+		// The file is published; a temporary name left behind by a failed
+		// remove is hidden and swept like any crash leftover.
+		_ = os.Remove(tmp)
+	} else if err := os.Rename(tmp, w.final); err != nil {
+		return fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		return fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	return nil
+}
+
+// discard closes and removes the temporary file and marks the writer done.
+func (w *fileWriter) discard() error {
+	w.done = true
+	w.f.Close() // may already be closed
+	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("abort %s: %w", w.name, err)
+	}
+	return nil
+}
+
+func (w *fileWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	return w.discard()
+}

@@ -1,0 +1,98 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Location is a parsed checkpoint or savepoint location
+// (execution.checkpointing.dir and friends).
+type Location struct {
+	// Scheme is "file", "s3" or "stated".
+	Scheme string
+	// Host is the bucket for s3 and host:port for stated; empty for file.
+	Host string
+	// Path is the absolute, clean filesystem path for file, and the key
+	// prefix (no leading "/") for s3 and stated.
+	Path string
+}
+
+// ParseLocation parses "file:///abs/path", a plain absolute or relative
+// filesystem path (made absolute against the working directory),
+// "s3://bucket/prefix" or "stated://host:port/prefix". Other schemes give
+// an error wrapping ErrUnsupported.
+func ParseLocation(s string) (Location, error) {
+	if s == "" {
+		return Location{}, errors.New("parse location: empty location")
+	}
+	scheme, _, hasScheme := strings.Cut(s, ":")
+	if !hasScheme || !isScheme(scheme) || (!strings.Contains(s, "://") && !strings.EqualFold(scheme, "file")) {
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			return Location{}, fmt.Errorf("parse location %q: %w", s, err)
+		}
+		return Location{Scheme: "file", Path: abs}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return Location{}, fmt.Errorf("parse location: %w", err)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return Location{}, fmt.Errorf("parse location %q: query, fragment and user info are not allowed", s)
+	}
+	switch scheme := strings.ToLower(u.Scheme); scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return Location{}, fmt.Errorf("parse location %q: file URLs name no host: %w", s, ErrUnsupported)
+		}
+		if !strings.HasPrefix(u.Path, "/") {
+			return Location{}, fmt.Errorf("parse location %q: file URL path must be absolute", s)
+		}
+		return Location{Scheme: scheme, Path: filepath.Clean(u.Path)}, nil
+	case "s3", "stated":
+		if u.Host == "" {
+			return Location{}, fmt.Errorf("parse location %q: missing host", s)
+		}
+		return Location{Scheme: scheme, Host: u.Host, Path: strings.Trim(u.Path, "/")}, nil
+	default:
+		return Location{}, fmt.Errorf("parse location %q: scheme %q: %w", s, u.Scheme, ErrUnsupported)
+	}
+}
+
+func isScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// OpenStorage opens the Storage at a location (see ParseLocation). Only
+// filesystem locations are supported so far; s3:// and stated:// give an
+// error wrapping ErrUnsupported.
+func OpenStorage(ctx context.Context, location string) (Storage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	loc, err := ParseLocation(location)
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	switch loc.Scheme {
+	case "file":
+		return NewFileStorage(loc.Path)
+	default:
+		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, ErrUnsupported)
+	}
+}

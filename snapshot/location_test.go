@@ -1,0 +1,70 @@
+package snapshot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseLocation(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		in    string
+		want  Location
+		err   bool
+		unsup bool
+	}{
+		{in: "file:///var/ckpt", want: Location{Scheme: "file", Path: "/var/ckpt"}},
+		{in: "file:///var/ckpt/", want: Location{Scheme: "file", Path: "/var/ckpt"}},
+		{in: "FILE:///a/b/../c", want: Location{Scheme: "file", Path: "/a/c"}},
+		{in: "file://localhost/x", want: Location{Scheme: "file", Path: "/x"}},
+		{in: "file:/x", want: Location{Scheme: "file", Path: "/x"}},
+		{in: "/abs/dir", want: Location{Scheme: "file", Path: "/abs/dir"}},
+		{in: "rel/dir", want: Location{Scheme: "file", Path: filepath.Join(wd, "rel/dir")}},
+		{in: "odd:name", want: Location{Scheme: "file", Path: filepath.Join(wd, "odd:name")}},
+		{in: "s3://bucket/pre/fix/", want: Location{Scheme: "s3", Host: "bucket", Path: "pre/fix"}},
+		{in: "stated://host:7070", want: Location{Scheme: "stated", Host: "host:7070"}},
+		{in: "", err: true},
+		{in: "file://otherhost/x", err: true, unsup: true},
+		{in: "file:rel", err: true},
+		{in: "s3:///nobucket", err: true},
+		{in: "hdfs://nn/x", err: true, unsup: true},
+		{in: "s3://b/x?versionId=1", err: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseLocation(tt.in)
+		if tt.err {
+			if err == nil || errors.Is(err, ErrUnsupported) != tt.unsup {
+				t.Errorf("ParseLocation(%q) = %+v, %v; want error (unsupported: %v)", tt.in, got, err, tt.unsup)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseLocation(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestOpenStorage(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	for _, loc := range []string{"file://" + dir, dir} {
+		s, err := OpenStorage(ctx, loc)
+		if err != nil {
+			t.Fatalf("OpenStorage(%q): %v", loc, err)
+		}
+		if fs, ok := s.(*FileStorage); !ok || fs.Root() != dir {
+			t.Errorf("OpenStorage(%q) = %#v", loc, s)
+		}
+		s.Close()
+	}
+	for _, loc := range []string{"s3://bucket/prefix", "stated://localhost:7070", "gs://b"} {
+		if _, err := OpenStorage(ctx, loc); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("OpenStorage(%q): %v, want ErrUnsupported", loc, err)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package snapshot
+
+import (
+	"context"
+	"io"
+)
+
+// Storage is a flat namespace of immutable files addressed by clean,
+// slash-separated relative names ("job/chk-3/_metadata"). A "directory" is
+// only a name prefix ending in "/". Implementations are safe for concurrent
+// use.
+//
+// Errors: a missing file gives an error wrapping ErrNotExist; a name that is
+// absolute, escapes the root or uses the reserved ".tmp-" prefix gives one
+// wrapping ErrInvalidName; any call after Close gives one wrapping
+// ErrClosed.
+type Storage interface {
+	// Create starts a new file; nothing is visible at name until Commit.
+	Create(ctx context.Context, name string, opts CreateOptions) (FileWriter, error)
+	// Open reads a whole file.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	// OpenRange reads length bytes from offset off (length < 0: to the
+	// end). A range past the end of the file gives a short read ending in
+	// io.EOF, not an error; callers that need the bytes use io.ReadFull.
+	OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error)
+	// Size returns the size of a file.
+	Size(ctx context.Context, name string) (int64, error)
+	// List returns the direct children of dir ("" is the root): files by
+	// base name and directories by base name with a trailing "/", sorted.
+	// A missing dir lists as empty. Files being written are not listed.
+	List(ctx context.Context, dir string) ([]string, error)
+	// Delete removes a file; a missing file is not an error.
+	Delete(ctx context.Context, name string) error
+	// Close releases the storage; it is idempotent.
+	Close() error
+}
+
+// CreateOptions tune Storage.Create.
+type CreateOptions struct {
+	// NoOverwrite makes Commit fail with ErrExist if name already exists;
+	// the existing file is left intact. The check and the publish are one
+	// atomic step.
+	NoOverwrite bool
+}
+
+// FileWriter writes one new file. It computes the size and CRC32C of what
+// is written. It is not safe for concurrent use. The buffers passed to Write
+// are not retained.
+type FileWriter interface {
+	io.Writer
+	// Commit makes the file durable and publishes it atomically at its
+	// name; afterwards readers see either nothing or the whole file. On
+	// error nothing is published (with NoOverwrite and an existing file,
+	// the error wraps ErrExist).
+	Commit() (Written, error)
+	// Abort discards the file. It is safe after Commit (a no-op) and when
+	// called twice.
+	Abort() error
+}
+
+// Written describes a committed file.
+type Written struct {
+	Size   int64
+	CRC32C uint32
+}
