@@ -9,29 +9,29 @@ import (
 	"github.com/stated-io/stated/snapshot"
 )
 
-func objectBackend[K comparable](b KeyedBackend[K], name string) (ObjectBackend[K], error) {
+func checkName(name string) error {
 	if name == "" {
-		return nil, errors.New("state name is empty")
+		return errors.New("state name is empty")
 	}
-	ob, ok := b.(ObjectBackend[K])
-	if !ok {
-		return nil, fmt.Errorf("%w: %T does not implement ObjectBackend", ErrUnsupportedBackend, b)
-	}
-	return ob, nil
+	return nil
 }
 
 func missing(name, what string) error {
 	return fmt.Errorf("state %q: descriptor has no %s", name, what)
 }
 
-// GetValueState returns a ValueState of b described by d.
+// GetValueState returns a ValueState of b described by d. Object backends
+// keep the values as objects; byte backends store their serialized form.
 func GetValueState[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V]) (ValueState[V], error) {
-	ob, err := objectBackend(b, d.Name)
-	if err != nil {
+	if err := checkName(d.Name); err != nil {
 		return nil, err
 	}
 	if d.Serializer == nil {
 		return nil, missing(d.Name, "Serializer")
+	}
+	ob, ok := b.(ObjectBackend[K])
+	if !ok {
+		return newByteValue(b, d)
 	}
 	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateValue,
 		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newSingleCodec(d.Serializer, old) }})
@@ -43,12 +43,15 @@ func GetValueState[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V])
 
 // GetListState returns a ListState of b described by d.
 func GetListState[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (ListState[V], error) {
-	ob, err := objectBackend(b, d.Name)
-	if err != nil {
+	if err := checkName(d.Name); err != nil {
 		return nil, err
 	}
 	if d.Serializer == nil {
 		return nil, missing(d.Name, "Serializer")
+	}
+	ob, ok := b.(ObjectBackend[K])
+	if !ok {
+		return newByteList(b, d)
 	}
 	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateList,
 		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newListCodec(d.Serializer, old) }})
@@ -60,12 +63,15 @@ func GetListState[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (
 
 // GetMapState returns a MapState of b described by d.
 func GetMapState[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
-	ob, err := objectBackend(b, d.Name)
-	if err != nil {
+	if err := checkName(d.Name); err != nil {
 		return nil, err
 	}
 	if d.KeySerializer == nil || d.ValueSerializer == nil {
 		return nil, missing(d.Name, "KeySerializer or ValueSerializer")
+	}
+	ob, ok := b.(ObjectBackend[K])
+	if !ok {
+		return newByteMap(b, d)
 	}
 	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateMap,
 		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) {
@@ -79,12 +85,15 @@ func GetMapState[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK
 
 // GetReducingState returns a ReducingState of b described by d.
 func GetReducingState[K comparable, V any](b KeyedBackend[K], d ReducingDescriptor[V]) (ReducingState[V], error) {
-	ob, err := objectBackend(b, d.Name)
-	if err != nil {
+	if err := checkName(d.Name); err != nil {
 		return nil, err
 	}
 	if d.Serializer == nil || d.Reduce == nil {
 		return nil, missing(d.Name, "Serializer or Reduce")
+	}
+	ob, ok := b.(ObjectBackend[K])
+	if !ok {
+		return newByteReducing(b, d)
 	}
 	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateReducing,
 		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newSingleCodec(d.Serializer, old) }})
@@ -96,12 +105,15 @@ func GetReducingState[K comparable, V any](b KeyedBackend[K], d ReducingDescript
 
 // GetAggregatingState returns an AggregatingState of b described by d.
 func GetAggregatingState[K comparable, IN, ACC, OUT any](b KeyedBackend[K], d AggregatingDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
-	ob, err := objectBackend(b, d.Name)
-	if err != nil {
+	if err := checkName(d.Name); err != nil {
 		return nil, err
 	}
 	if d.AccumulatorSerializer == nil || d.Aggregate == nil {
 		return nil, missing(d.Name, "AccumulatorSerializer or Aggregate")
+	}
+	ob, ok := b.(ObjectBackend[K])
+	if !ok {
+		return newByteAggregating(b, d)
 	}
 	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateAggregating,
 		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) {

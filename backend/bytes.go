@@ -1,0 +1,70 @@
+package backend
+
+import "github.com/stated-io/stated/snapshot"
+
+// ByteBackend is the capability of keyed backends that keep state
+// serialized (LSM, remote). The typed states of this package encode with
+// the descriptor's serializers and store bytes in its ByteTables.
+type ByteBackend[K comparable] interface {
+	KeyedBackend[K]
+	// ByteTable registers a state, binding restored data of the same name
+	// (migrating it if reg.Migrate says so), or returns the table registered
+	// earlier under reg.Name. It fails with ErrStateConflict for a name
+	// taken by a state of another kind and with an *IncompatibleStateError
+	// (matching ErrIncompatibleSerializer) if restored data cannot be read.
+	ByteTable(reg ByteRegistration) (ByteTable, error)
+}
+
+// ByteRegistration describes a state to a ByteBackend.
+type ByteRegistration struct {
+	Name string
+	Kind snapshot.StateKind
+	// Serializers describes what the state writes; it goes into snapshots.
+	Serializers []SerializerSnapshot
+	// Migrate is called when restored data written under the old serializer
+	// snapshots exists. It returns how to rewrite that data (a zero
+	// ByteMigration when it is read as is) or an *IncompatibleStateError.
+	Migrate func(old []SerializerSnapshot) (ByteMigration, error)
+}
+
+// ByteMigration rewrites restored bytes into the new serializers' format.
+// A nil function leaves its part as is.
+type ByteMigration struct {
+	// Value rewrites a value (Value, Reducing, Aggregating), one list
+	// element, or one map user value.
+	Value func(old []byte) ([]byte, error)
+	// UserKey rewrites one map user key.
+	UserKey func(old []byte) ([]byte, error)
+}
+
+// ByteTable holds the serialized entries of one state, addressed by the
+// current key of its backend and a namespace. Slices passed in are only
+// read during the call; slices returned are valid until the next call on
+// any table of the backend.
+//
+// A Value, Reducing or Aggregating state stores one value per key and
+// namespace. A List state stores its elements as the concatenation of
+// uvarint-length-prefixed element bytes, so that Append can add elements
+// without reading. A Map state stores one entry per user key.
+type ByteTable interface {
+	// Get returns the value of the current key in ns (for a list, the
+	// concatenated elements).
+	Get(ns string) ([]byte, bool, error)
+	// Put replaces the value of the current key in ns.
+	Put(ns string, value []byte) error
+	// Append adds length-prefixed list elements after the existing ones.
+	Append(ns string, elements []byte) error
+	// Delete removes the value, or every map entry, of the current key in
+	// ns.
+	Delete(ns string) error
+	// GetEntry returns one map entry of the current key in ns.
+	GetEntry(ns string, userKey []byte) ([]byte, bool, error)
+	// PutEntry sets one map entry.
+	PutEntry(ns string, userKey, value []byte) error
+	// DeleteEntry removes one map entry.
+	DeleteEntry(ns string, userKey []byte) error
+	// Entries calls fn for each map entry of the current key in ns, in
+	// user-key byte order, until fn returns false. The table must not be
+	// modified during Entries.
+	Entries(ns string, fn func(userKey, value []byte) bool) error
+}
