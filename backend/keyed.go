@@ -118,6 +118,29 @@ type SnapshotTarget struct {
 	// FilePrefix makes file names unique among all writers of Dir, e.g.
 	// "<operator>-<subtask>".
 	FilePrefix string
+	// CheckpointID identifies the checkpoint; incremental backends key
+	// their upload bookkeeping by it (see CheckpointListener).
+	CheckpointID int64
+	// Kind is KindCheckpoint or KindSavepoint. A savepoint is
+	// self-contained: it shares no file and references nothing outside Dir.
+	Kind snapshot.Kind
+	// SharedDir, relative to Dir (e.g. "../shared"), is where files that
+	// later checkpoints may reference go. Empty means nothing is shared:
+	// every file goes under Dir. Ignored for savepoints.
+	SharedDir string
+}
+
+// CheckpointListener is the optional capability of backends whose
+// snapshots depend on which checkpoints completed, such as incremental
+// ones. The caller reports every checkpoint it wrote with this backend, on
+// the goroutine that owns the backend.
+type CheckpointListener interface {
+	// NotifyCheckpointComplete reports that checkpoint id was committed:
+	// later checkpoints may reference the shared files it wrote.
+	NotifyCheckpointComplete(id int64) error
+	// NotifyCheckpointAborted reports that checkpoint id will never be
+	// committed: nothing may reference the files only it wrote.
+	NotifyCheckpointAborted(id int64) error
 }
 
 // RestoreSource is what a keyed backend restores from: the handles of one

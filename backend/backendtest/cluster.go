@@ -121,7 +121,8 @@ func (cs *captures) write(c *cluster, store snapshot.Storage, dir string, id int
 	ctx := context.Background()
 	op := snapshot.OperatorState{UID: c.uid, Parallelism: len(cs.keyed), MaxParallelism: c.maxP}
 	for i := range cs.keyed {
-		target := backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: fmt.Sprintf("%s-%d", c.uid, i)}
+		target := backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: fmt.Sprintf("%s-%d", c.uid, i),
+			CheckpointID: id, Kind: snapshot.KindCheckpoint, SharedDir: "../shared"}
 		handles, err := cs.keyed[i].Write(ctx, target)
 		if err != nil {
 			return fmt.Errorf("subtask %d: %w", i, err)
@@ -141,6 +142,19 @@ func (cs *captures) write(c *cluster, store snapshot.Storage, dir string, id int
 	return snapshot.CommitMetadata(ctx, store, dir, md)
 }
 
+// notifyComplete tells every backend that checkpoint id committed. Like
+// every backend call it runs on the task goroutine.
+func (c *cluster) notifyComplete(id int64) error {
+	for _, b := range c.keyed {
+		if l, ok := b.(backend.CheckpointListener); ok {
+			if err := l.NotifyCheckpointComplete(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkpoint snapshots every subtask into a fresh checkpoint directory and
 // returns its storage and directory.
 func (c *cluster) checkpoint(store snapshot.Storage, id int64) string {
@@ -148,6 +162,9 @@ func (c *cluster) checkpoint(store snapshot.Storage, id int64) string {
 	dir := snapshot.CheckpointDir("conformance", id)
 	if err := c.capture().write(c, store, dir, id); err != nil {
 		c.t.Fatalf("checkpoint %d: %v", id, err)
+	}
+	if err := c.notifyComplete(id); err != nil {
+		c.t.Fatalf("checkpoint %d: notify complete: %v", id, err)
 	}
 	return dir
 }

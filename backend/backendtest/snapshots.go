@@ -133,6 +133,7 @@ func testSnapshotIsolation(t *testing.T, f Factory) {
 	}
 	dir := snapshot.CheckpointDir("conformance", 1)
 	must(t, cs.write(s.cluster, store, dir, 1))
+	must(t, s.notifyComplete(1))
 	withStates(t, mustRestore(t, f, store, dir, 2, 128)).verify(t, atCapture, testNamespaces)
 	// The live state has every write.
 	s.verify(t, m, append(testNamespaces, "w3"))
@@ -168,6 +169,9 @@ func testSnapshotConcurrentWrites(t *testing.T, f Factory) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	for i := range dirs {
+		must(t, s.notifyComplete(int64(i+1)))
 	}
 	for i, dir := range dirs {
 		withStates(t, mustRestore(t, f, store, dir, 1, 128)).verify(t, snaps[i], testNamespaces)
