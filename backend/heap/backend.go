@@ -29,14 +29,11 @@ import (
 // backend.KeyedBackend and backend.ObjectBackend. It is not safe for
 // concurrent use, except for the captures that Snapshot returns.
 type Backend[K comparable] struct {
-	opts   backend.KeyedOptions[K]
-	groups backend.KeyGroupRange
-	keySer backend.Serializer[K]
-
-	key      K
-	keyGroup int
-	kgIndex  int // keyGroup - groups.Start
-	keyBuf   []byte
+	opts    backend.KeyedOptions[K]
+	groups  backend.KeyGroupRange
+	keySer  backend.Serializer[K]
+	current backend.KeyContext[K]
+	kgIndex int // current key group - groups.Start
 
 	tables   map[string]*table[K]
 	order    []*table[K] // registration order: the state index in snapshots
@@ -62,7 +59,7 @@ func New[K comparable](opts backend.KeyedOptions[K]) (*Backend[K], error) {
 		opts:     opts,
 		groups:   opts.KeyGroups,
 		keySer:   opts.KeySerializer,
-		keyGroup: opts.KeyGroups.Start,
+		current:  backend.NewKeyContext(&opts),
 		tables:   map[string]*table[K]{},
 		restored: map[string]*restoredState[K]{},
 		epoch:    1,
@@ -76,25 +73,18 @@ func (b *Backend[K]) SetCurrentKey(key K) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	buf, err := b.keySer.Append(b.keyBuf[:0], key)
-	if err != nil {
-		return fmt.Errorf("serialize key: %w", err)
+	if err := b.current.Set(key); err != nil {
+		return err
 	}
-	b.keyBuf = buf
-	kg := backend.KeyGroupForKey(buf, b.opts.MaxParallelism)
-	if !b.groups.Contains(kg) {
-		return fmt.Errorf("%w: key %v is in key group %d, outside %v of operator %q subtask %d",
-			backend.ErrKeyGroupOutOfRange, key, kg, b.groups, b.opts.OperatorUID, b.opts.Subtask)
-	}
-	b.key, b.keyGroup, b.kgIndex = key, kg, kg-b.groups.Start
+	b.kgIndex = b.current.KeyGroup() - b.groups.Start
 	return nil
 }
 
 // CurrentKey implements backend.KeyedBackend.
-func (b *Backend[K]) CurrentKey() K { return b.key }
+func (b *Backend[K]) CurrentKey() K { return b.current.Key() }
 
 // CurrentKeyGroup implements backend.KeyedBackend.
-func (b *Backend[K]) CurrentKeyGroup() int { return b.keyGroup }
+func (b *Backend[K]) CurrentKeyGroup() int { return b.current.KeyGroup() }
 
 // KeyGroups implements backend.KeyedBackend.
 func (b *Backend[K]) KeyGroups() backend.KeyGroupRange { return b.groups }

@@ -32,7 +32,7 @@ type entry struct {
 }
 
 func (t *table[K]) current(ns string) (*group[K], entryKey[K]) {
-	return &t.groups[t.b.kgIndex], entryKey[K]{key: t.b.key, ns: ns}
+	return &t.groups[t.b.kgIndex], entryKey[K]{key: t.b.current.Key(), ns: ns}
 }
 
 // writable returns the current key group's map, cloning it first if a
