@@ -139,3 +139,60 @@ func decodeMap[UK comparable, UV any](b []byte, readK func([]byte) (UK, error), 
 	}
 	return m, r.done()
 }
+
+// RangeElements calls fn for each element of b, a concatenation of
+// uvarint-length-prefixed elements (how byte backends store lists).
+func RangeElements(b []byte, fn func(elem []byte) error) error {
+	r := elementReader{b: b}
+	for r.off < len(b) {
+		e, err := r.element()
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CanonicalListElements checks the canonical list encoding b (count, then
+// elements) and returns its elements part.
+func CanonicalListElements(b []byte) ([]byte, error) {
+	r := elementReader{b: b}
+	n, err := r.count()
+	if err != nil {
+		return nil, err
+	}
+	start := r.off
+	for range n {
+		if _, err := r.element(); err != nil {
+			return nil, err
+		}
+	}
+	return b[start:], r.done()
+}
+
+// RangeCanonicalMap calls fn for each entry of the canonical map encoding
+// b.
+func RangeCanonicalMap(b []byte, fn func(userKey, value []byte) error) error {
+	r := elementReader{b: b}
+	n, err := r.count()
+	if err != nil {
+		return err
+	}
+	for range n {
+		k, err := r.element()
+		if err != nil {
+			return err
+		}
+		v, err := r.element()
+		if err != nil {
+			return err
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return r.done()
+}

@@ -225,7 +225,10 @@ func testCorruptFiles(t *testing.T, f Factory) {
 				file.write(t, b)
 				expectCorrupt(fmt.Sprintf("byte %d of %d flipped", pos, len(orig)))
 			}
-			for _, n := range []int{0, 1, len(orig) / 2, len(orig) - 1} {
+			for _, n := range slices.Compact([]int{0, 1, len(orig) / 2, len(orig) - 1}) {
+				if n < 0 || n >= len(orig) {
+					continue
+				}
 				file.write(t, orig[:n])
 				expectCorrupt(fmt.Sprintf("truncated to %d of %d bytes", n, len(orig)))
 			}
@@ -243,9 +246,11 @@ func testCorruptFiles(t *testing.T, f Factory) {
 }
 
 // positions returns every byte position of small files, and for larger
-// ones the first and last 256 bytes plus 512 random ones.
+// ones the first and last 128 bytes plus 256 random ones. (A CRC32C
+// detects every single-byte change, so sampling large files loses no
+// case the check could miss.)
 func positions(n int) []int {
-	if n <= 2048 {
+	if n <= 1024 {
 		ps := make([]int, n)
 		for i := range ps {
 			ps[i] = i
@@ -253,11 +258,11 @@ func positions(n int) []int {
 		return ps
 	}
 	var ps []int
-	for i := range 256 {
+	for i := range 128 {
 		ps = append(ps, i, n-1-i)
 	}
 	r := rand.New(rand.NewPCG(uint64(n), 3))
-	for range 512 {
+	for range 256 {
 		ps = append(ps, r.IntN(n))
 	}
 	return ps

@@ -12,26 +12,45 @@ const listMergerName = "stated.list.v1"
 
 // listMerger appends list elements without reading: a list value is the
 // concatenation of uvarint-length-prefixed elements, so merging operands
-// is concatenating them oldest first.
+// is concatenating them, oldest first.
 var listMerger = &pebble.Merger{
 	Name: listMergerName,
 	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
-		return &concatMerger{buf: append([]byte(nil), value...)}, nil
+		return &concatMerger{newer: [][]byte{append([]byte(nil), value...)}}, nil
 	},
 }
 
+// concatMerger collects operands; the caller keeps ownership of the slices
+// it passes, so they are copied.
 type concatMerger struct {
-	buf []byte
+	older [][]byte // newest first
+	newer [][]byte // oldest first; newer[0] is the first operand
 }
 
 func (m *concatMerger) MergeNewer(value []byte) error {
-	m.buf = append(m.buf, value...)
+	m.newer = append(m.newer, append([]byte(nil), value...))
 	return nil
 }
 
 func (m *concatMerger) MergeOlder(value []byte) error {
-	m.buf = append(append(make([]byte, 0, len(value)+len(m.buf)), value...), m.buf...)
+	m.older = append(m.older, append([]byte(nil), value...))
 	return nil
 }
 
-func (m *concatMerger) Finish(bool) ([]byte, io.Closer, error) { return m.buf, nil, nil }
+func (m *concatMerger) Finish(bool) ([]byte, io.Closer, error) {
+	n := 0
+	for _, p := range m.older {
+		n += len(p)
+	}
+	for _, p := range m.newer {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for i := len(m.older) - 1; i >= 0; i-- {
+		out = append(out, m.older[i]...)
+	}
+	for _, p := range m.newer {
+		out = append(out, p...)
+	}
+	return out, nil, nil
+}

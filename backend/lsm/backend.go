@@ -1,0 +1,347 @@
+// Package lsm is the keyed state backend for state larger than memory:
+// Pebble on local disk, behind the backend contract.
+//
+// Rows are keyed by key group first (FORMAT.md), so a key-group range is
+// one contiguous span. Lists append through a Pebble merge operator; the
+// WAL is off, durability comes from checkpoints. The synchronous phase of
+// a snapshot flushes the memtable and takes a Pebble checkpoint (hard
+// links); the asynchronous phase uploads only the SST files that the last
+// confirmed checkpoint does not already have, and references the others.
+// Restores download in parallel; a restore into another key-group range
+// opens the handle with the largest overlap as base, excises everything
+// outside the new range, and ingests SSTs built from the other handles.
+package lsm
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/snapshot"
+)
+
+// Format is the handle format of the LSM's native snapshots: the files of
+// a Pebble checkpoint (see FORMAT.md).
+const Format = "lsm/v1"
+
+// Backend is the LSM keyed backend of one subtask. It implements
+// backend.KeyedBackend, backend.ByteBackend and backend.CheckpointListener.
+// It is not safe for concurrent use, except for the captures that Snapshot
+// returns.
+type Backend[K comparable] struct {
+	opts    Options[K]
+	groups  backend.KeyGroupRange
+	keySer  backend.Serializer[K]
+	current backend.KeyContext[K]
+
+	id    string // instance id: names the shared files this instance uploads
+	dir   string // instance directory, removed on Close
+	db    *pebble.DB
+	cache interface{ Unref() }
+
+	states map[string]*stateInfo
+	bySID  []*stateInfo // index sid-1
+	tables map[string]*table[K]
+
+	files  *uploads
+	chkSeq int
+	used   bool // a state was registered: Restore is no longer allowed
+	closed bool
+}
+
+// stateInfo is a state the database holds or will hold.
+type stateInfo struct {
+	name        string
+	sid         uint16
+	kind        snapshot.StateKind
+	serializers []backend.SerializerSnapshot
+}
+
+var (
+	_ backend.ByteBackend[string] = (*Backend[string])(nil)
+	_ backend.CheckpointListener  = (*Backend[string])(nil)
+	_ backend.ByteTable           = (*table[string])(nil)
+)
+
+// New creates an empty LSM backend in a new directory below opts.Dir.
+func New[K comparable](opts Options[K]) (*Backend[K], error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	idBytes := make([]byte, 8)
+	if _, err := rand.Read(idBytes); err != nil {
+		return nil, err
+	}
+	b := &Backend[K]{
+		opts:    opts,
+		groups:  opts.KeyGroups,
+		keySer:  opts.KeySerializer,
+		current: backend.NewKeyContext(&opts.KeyedOptions),
+		id:      hex.EncodeToString(idBytes),
+		states:  map[string]*stateInfo{},
+		tables:  map[string]*table[K]{},
+		files:   newUploads(),
+	}
+	b.dir = filepath.Join(opts.Dir, fmt.Sprintf("%s-%d-%s", fileSafe(opts.OperatorUID), opts.Subtask, b.id))
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lsm: %w", err)
+	}
+	if err := b.openDB(false); err != nil {
+		_ = os.RemoveAll(b.dir)
+		return nil, err
+	}
+	return b, nil
+}
+
+// fileSafe keeps the characters of s that are safe in a file name.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func (b *Backend[K]) dbDir() string { return filepath.Join(b.dir, "db") }
+
+// pebbleOptions are the options of every database of this backend.
+func (b *Backend[K]) pebbleOptions(readOnly bool) *pebble.Options {
+	o := &pebble.Options{
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       uint64(b.opts.MemTableSize),
+		Merger:             listMerger,
+		DisableWAL:         true,
+		ReadOnly:           readOnly,
+		Logger:             pebbleLogger{b.opts.Logger},
+	}
+	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
+	o.EnsureDefaults()
+	return o
+}
+
+// openDB opens the database in dbDir (creating it if empty).
+func (b *Backend[K]) openDB(existing bool) error {
+	o := b.pebbleOptions(false)
+	c := pebble.NewCache(b.opts.CacheSize)
+	o.Cache = c
+	o.ErrorIfNotExists = existing
+	db, err := pebble.Open(b.dbDir(), o)
+	if err != nil {
+		c.Unref()
+		return fmt.Errorf("lsm: open database: %w", err)
+	}
+	b.db, b.cache = db, c
+	return nil
+}
+
+func (b *Backend[K]) closeDB() error {
+	if b.db == nil {
+		return nil
+	}
+	err := b.db.Close()
+	b.cache.Unref()
+	b.db, b.cache = nil, nil
+	return err
+}
+
+// SetCurrentKey implements backend.KeyedBackend.
+func (b *Backend[K]) SetCurrentKey(key K) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	return b.current.Set(key)
+}
+
+// CurrentKey implements backend.KeyedBackend.
+func (b *Backend[K]) CurrentKey() K { return b.current.Key() }
+
+// CurrentKeyGroup implements backend.KeyedBackend.
+func (b *Backend[K]) CurrentKeyGroup() int { return b.current.KeyGroup() }
+
+// KeyGroups implements backend.KeyedBackend.
+func (b *Backend[K]) KeyGroups() backend.KeyGroupRange { return b.groups }
+
+// MaxParallelism implements backend.KeyedBackend.
+func (b *Backend[K]) MaxParallelism() int { return b.opts.MaxParallelism }
+
+// addState gives a new state the next state id.
+func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []backend.SerializerSnapshot) (*stateInfo, error) {
+	if len(b.bySID) >= maxStateID {
+		return nil, fmt.Errorf("lsm: operator %q has more than %d states", b.opts.OperatorUID, maxStateID)
+	}
+	st := &stateInfo{name: name, sid: uint16(len(b.bySID) + 1), kind: kind, serializers: sers}
+	b.states[name] = st
+	b.bySID = append(b.bySID, st)
+	return st, nil
+}
+
+func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
+	return fmt.Errorf("%w: operator %q state %q is a %s state, not a %s state",
+		backend.ErrStateConflict, b.opts.OperatorUID, name, had, want)
+}
+
+// ByteTable implements backend.ByteBackend.
+func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable, error) {
+	if b.closed {
+		return nil, backend.ErrClosed
+	}
+	if t, ok := b.tables[reg.Name]; ok {
+		if t.kind != reg.Kind {
+			return nil, b.conflict(reg.Name, t.kind, reg.Kind)
+		}
+		return t, nil
+	}
+	st := b.states[reg.Name]
+	if st == nil {
+		var err error
+		if st, err = b.addState(reg.Name, reg.Kind, reg.Serializers); err != nil {
+			return nil, err
+		}
+	} else {
+		if st.kind != reg.Kind {
+			return nil, b.conflict(reg.Name, st.kind, reg.Kind)
+		}
+		m, err := reg.Migrate(append([]backend.SerializerSnapshot{}, st.serializers...))
+		if err != nil {
+			var ie *backend.IncompatibleStateError
+			if errors.As(err, &ie) {
+				ie.Operator, ie.State = b.opts.OperatorUID, reg.Name
+			}
+			return nil, err
+		}
+		if err := b.migrate(st, m); err != nil {
+			return nil, fmt.Errorf("operator %q state %q: migrate: %w", b.opts.OperatorUID, reg.Name, err)
+		}
+		st.serializers = reg.Serializers
+	}
+	b.used = true
+	t := &table[K]{b: b, sid: st.sid, kind: reg.Kind}
+	b.tables[reg.Name] = t
+	return t, nil
+}
+
+// Keys implements backend.KeyedBackend.
+func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	st := b.states[state]
+	if st == nil {
+		return nil
+	}
+	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var last []byte
+	for kg := b.groups.Start; kg <= b.groups.End; kg++ {
+		prefix := appendStatePrefix(nil, kg, st.sid)
+		for valid := it.SeekGE(prefix); valid; valid = it.Next() {
+			k := it.Key()
+			if len(k) < headerBytes || string(k[:headerBytes]) != string(prefix) {
+				break
+			}
+			r, err := parseRow(k)
+			if err != nil {
+				return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: "row key", Err: err}
+			}
+			if string(r.ns) != namespace || string(r.key) == string(last) {
+				continue // another namespace, or another entry of the same map
+			}
+			last = append(last[:0], r.key...)
+			key, err := b.keySer.Decode(r.key)
+			if err != nil {
+				return fmt.Errorf("lsm: decode key: %w", err)
+			}
+			if !fn(key) {
+				return nil
+			}
+		}
+		last = last[:0]
+	}
+	return it.Error()
+}
+
+// Close implements backend.KeyedBackend: it closes the database and
+// removes the instance directory. Captures not yet written fail.
+func (b *Backend[K]) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := b.closeDB()
+	if rerr := os.RemoveAll(b.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// pebbleLogger sends Pebble's logs to slog.
+type pebbleLogger struct {
+	l interface {
+		Info(string, ...any)
+		Error(string, ...any)
+	}
+}
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Info("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebble fatal: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
+
+// uploads is the incremental bookkeeping, shared with captures writing on
+// other goroutines.
+type uploads struct {
+	mu sync.Mutex
+	// confirmed maps the local name of every SST of the last confirmed
+	// checkpoint to its durable copy (storage path, size, CRC).
+	confirmed map[string]snapshot.FileRef
+	// pending holds the same for checkpoints written but not confirmed.
+	pending map[int64]map[string]snapshot.FileRef
+}
+
+func newUploads() *uploads {
+	return &uploads{confirmed: map[string]snapshot.FileRef{}, pending: map[int64]map[string]snapshot.FileRef{}}
+}
+
+// NotifyCheckpointComplete implements backend.CheckpointListener.
+func (b *Backend[K]) NotifyCheckpointComplete(id int64) error {
+	u := b.files
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if files, ok := u.pending[id]; ok {
+		u.confirmed = files
+	}
+	for p := range u.pending {
+		if p <= id {
+			delete(u.pending, p)
+		}
+	}
+	return nil
+}
+
+// NotifyCheckpointAborted implements backend.CheckpointListener.
+func (b *Backend[K]) NotifyCheckpointAborted(id int64) error {
+	b.files.mu.Lock()
+	delete(b.files.pending, id)
+	b.files.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,20 @@
+package lsm_test
+
+import (
+	"testing"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/backend/backendtest"
+	"github.com/stated-io/stated/backend/lsm"
+)
+
+func factory(t *testing.T) backendtest.Factory {
+	dir := t.TempDir()
+	return func(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) {
+		return lsm.New(lsm.Options[string]{KeyedOptions: o, Dir: dir, CacheSize: 8 << 20, MemTableSize: 1 << 20})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.RunKeyedSuite(t, factory(t))
+}

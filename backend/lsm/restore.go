@@ -1,0 +1,425 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/snapshot"
+)
+
+// Restore implements backend.KeyedBackend. Native handles (Format) are
+// restored from their files: the one that overlaps the most becomes the
+// database, everything outside this backend's key groups is excised, and
+// the overlapping rows of the others are ingested as new SST files. When
+// a single native handle covers exactly this backend's key groups, its
+// shared files count as confirmed, so the next checkpoint stays
+// incremental. Handles in the key-group stream format (heap snapshots,
+// canonical savepoints) are loaded row by row.
+func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	if b.used {
+		return fmt.Errorf("operator %q: %w", b.opts.OperatorUID, backend.ErrRestoreAfterUse)
+	}
+	if err := backend.CheckRestoreMaxParallelism(b.opts.OperatorUID, src.MaxParallelism, b.opts.MaxParallelism); err != nil {
+		return err
+	}
+	var native, streams []*snapshot.KeyedStateHandle
+	for i := range src.Handles {
+		h := &src.Handles[i]
+		if backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
+			continue
+		}
+		if c := b.keySer.Compatibility(h.KeySerializer); c.Kind != backend.CompatibleAsIs {
+			return &backend.IncompatibleStateError{Operator: b.opts.OperatorUID, State: "(keys)", Old: h.KeySerializer,
+				New: b.keySer.Snapshot(), Reason: "keys are never migrated"}
+		}
+		switch h.Format {
+		case Format:
+			native = append(native, h)
+		case snapshot.FormatKeyGroups:
+			streams = append(streams, h)
+		default:
+			return fmt.Errorf("operator %q: restore: %w: keyed state of format %q", b.opts.OperatorUID, snapshot.ErrUnsupported, h.Format)
+		}
+	}
+	if err := b.restore(ctx, src, native, streams); err != nil {
+		return fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
+	}
+	b.used = true
+	return nil
+}
+
+func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, native, streams []*snapshot.KeyedStateHandle) error {
+	if len(native) > 0 {
+		overlap := func(h *snapshot.KeyedStateHandle) int { return backend.HandleKeyGroups(h).Intersect(b.groups).Len() }
+		base := slices.MaxFunc(native, func(x, y *snapshot.KeyedStateHandle) int { return overlap(x) - overlap(y) })
+		exact := len(native)+len(streams) == 1 && backend.HandleKeyGroups(base) == b.groups
+		if err := b.restoreBase(ctx, src, base, exact); err != nil {
+			return err
+		}
+		for _, h := range native {
+			if h != base {
+				if err := b.ingestHandle(ctx, src, h); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, h := range streams {
+		if err := b.loadStream(ctx, src, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// localName is the name a snapshot file had in the database directory.
+func localName(ref snapshot.FileRef) string {
+	base := path.Base(ref.Path)
+	if ref.Scope == snapshot.ScopeShared {
+		if _, name, ok := strings.Cut(base, "-"); ok {
+			return name
+		}
+	}
+	return base
+}
+
+// download copies the files of h into dest, verifying size and CRC32C of
+// each, and returns the shared ones by local name with their storage path.
+func (b *Backend[K]) download(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, dest string) (map[string]snapshot.FileRef, error) {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	shared := map[string]snapshot.FileRef{}
+	err := parallel(ctx, b.opts.TransferConcurrency, h.Files, func(ctx context.Context, ref snapshot.FileRef) error {
+		stored, err := snapshot.ResolvePath(src.Dir, ref.Path)
+		if err != nil {
+			return &snapshot.CorruptError{Path: ref.Path, Offset: -1, Reason: "bad path in handle", Err: err}
+		}
+		local := localName(ref)
+		if local == "." || local == "/" || local == "" {
+			return &snapshot.CorruptError{Path: stored, Offset: -1, Reason: "no file name"}
+		}
+		if err := fetch(ctx, src.Store, src.Dir, ref, filepath.Join(dest, local)); err != nil {
+			return fmt.Errorf("download %s: %w", stored, err)
+		}
+		if ref.Scope == snapshot.ScopeShared {
+			mu.Lock()
+			kept := ref
+			kept.Path = stored
+			shared[local] = kept
+			mu.Unlock()
+		}
+		return nil
+	})
+	return shared, err
+}
+
+func fetch(ctx context.Context, store snapshot.Storage, dir string, ref snapshot.FileRef, local string) error {
+	rc, err := snapshot.OpenVerified(ctx, store, dir, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(local)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// restoreBase makes h's files the database and excises the key groups
+// outside this backend's range.
+func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, exact bool) error {
+	if err := b.closeDB(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(b.dbDir()); err != nil {
+		return err
+	}
+	shared, err := b.download(ctx, src, h, b.dbDir())
+	if err != nil {
+		return err
+	}
+	if err := b.openDB(true); err != nil {
+		return err
+	}
+	for _, m := range h.States {
+		if _, err := b.addState(m.Name, m.Kind, m.Serializers); err != nil {
+			return err
+		}
+	}
+	r := backend.HandleKeyGroups(h)
+	if r.Start < b.groups.Start {
+		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(b.groups.Start)}); err != nil {
+			return fmt.Errorf("excise below key group %d: %w", b.groups.Start, err)
+		}
+	}
+	if r.End > b.groups.End {
+		start, end := spanOf(b.groups.End+1, backend.MaxMaxParallelism-1)
+		if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
+			return fmt.Errorf("excise above key group %d: %w", b.groups.End, err)
+		}
+	}
+	if exact {
+		b.files.mu.Lock()
+		b.files.confirmed = shared
+		b.files.mu.Unlock()
+	}
+	return nil
+}
+
+// stateIDs maps the state indexes of h to state ids of this backend,
+// adding states it does not know yet.
+func (b *Backend[K]) stateIDs(h *snapshot.KeyedStateHandle) ([]*stateInfo, error) {
+	out := make([]*stateInfo, len(h.States))
+	for i, m := range h.States {
+		st := b.states[m.Name]
+		if st == nil {
+			var err error
+			if st, err = b.addState(m.Name, m.Kind, m.Serializers); err != nil {
+				return nil, err
+			}
+		} else if st.kind != m.Kind {
+			return nil, b.conflict(m.Name, st.kind, m.Kind)
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// ingestHandle writes the rows of h inside this backend's key groups into
+// an SST file, with state ids translated, and ingests it.
+func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
+	b.chkSeq++
+	tmp := filepath.Join(b.dir, "restore", strconv.Itoa(b.chkSeq))
+	defer os.RemoveAll(tmp)
+	dbDir := filepath.Join(tmp, "db")
+	if _, err := b.download(ctx, src, h, dbDir); err != nil {
+		return err
+	}
+	o := b.pebbleOptions(true)
+	o.ErrorIfNotExists = true
+	other, err := pebble.Open(dbDir, o)
+	if err != nil {
+		return fmt.Errorf("open handle of key groups %v: %w", backend.HandleKeyGroups(h), err)
+	}
+	defer other.Close()
+	targets, err := b.stateIDs(h)
+	if err != nil {
+		return err
+	}
+	// Rows are written in key order: key group, then target state id.
+	order := make([]int, len(targets))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return int(targets[x].sid) - int(targets[y].sid) })
+
+	sstPath := filepath.Join(tmp, "ingest.sst")
+	f, err := vfs.Default.Create(sstPath, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.pebbleOptions(false).MakeWriterOptions(0, b.db.TableFormat()))
+	r := backend.HandleKeyGroups(h).Intersect(b.groups)
+	lo, hi := spanOf(r.Start, r.End)
+	it, err := other.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		w.Close()
+		return err
+	}
+	rows := 0
+	var key []byte
+	werr := func() error {
+		for kg := r.Start; kg <= r.End; kg++ {
+			for _, i := range order {
+				prefix := appendStatePrefix(nil, kg, uint16(i+1))
+				for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+					key = append(appendStatePrefix(key[:0], kg, targets[i].sid), it.Key()[headerBytes:]...)
+					v, err := it.ValueAndErr()
+					if err != nil {
+						return err
+					}
+					if err := w.Set(key, v); err != nil {
+						return err
+					}
+					rows++
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return it.Error()
+	}()
+	if err := errors.Join(werr, it.Close(), w.Close()); err != nil {
+		return err
+	}
+	if rows == 0 {
+		return nil
+	}
+	return b.db.Ingest(ctx, []string{sstPath})
+}
+
+// loadStream writes the rows of a key-group stream handle (canonical
+// encodings) into the database.
+func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
+	targets, err := b.stateIDs(h)
+	if err != nil {
+		return err
+	}
+	file := h.Files[0].Path
+	r := backend.HandleKeyGroups(h).Intersect(b.groups)
+	batch := b.db.NewBatch()
+	var key []byte
+	err = snapshot.ReadKeyGroups(ctx, src.Store, src.Dir, h, r.Start, r.End, func(kg, si int, k, ns, value []byte) error {
+		if si < 0 || si >= len(targets) {
+			return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("state index %d of key group %d is not among the %d states of the handle", si, kg, len(targets))}
+		}
+		if backend.KeyGroupForKey(k, b.opts.MaxParallelism) != kg {
+			return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("a key does not belong to key group %d", kg)}
+		}
+		st := targets[si]
+		key = appendRowPrefix(key[:0], kg, st.sid, k, string(ns))
+		switch st.kind {
+		case snapshot.StateList:
+			elems, err := backend.CanonicalListElements(value)
+			if err != nil {
+				return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("list of state %q", st.name), Err: err}
+			}
+			err = batch.Set(key, elems, nil)
+			if err != nil {
+				return err
+			}
+		case snapshot.StateMap:
+			n := len(key)
+			err := backend.RangeCanonicalMap(value, func(uk, uv []byte) error {
+				key = append(key[:n], uk...)
+				return batch.Set(key, uv, nil)
+			})
+			if err != nil {
+				return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("map of state %q", st.name), Err: err}
+			}
+		default:
+			if err := batch.Set(key, value, nil); err != nil {
+				return err
+			}
+		}
+		if batch.Len() > 4<<20 {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			batch = b.db.NewBatch()
+		}
+		return nil
+	})
+	if err != nil {
+		batch.Close()
+		return err
+	}
+	return batch.Commit(pebble.NoSync)
+}
+
+// migrate rewrites every row of st that m changes.
+func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
+	if m.Value == nil && m.UserKey == nil {
+		return nil
+	}
+	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	batch := b.db.NewBatch()
+	defer batch.Close()
+	rewrite := func(k, v []byte) error {
+		switch st.kind {
+		case snapshot.StateList:
+			var out []byte
+			err := backend.RangeElements(v, func(e []byte) error {
+				ne, err := m.Value(e)
+				out = binary.AppendUvarint(out, uint64(len(ne)))
+				out = append(out, ne...)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return batch.Set(k, out, nil)
+		case snapshot.StateMap:
+			r, err := parseRow(k)
+			if err != nil {
+				return err
+			}
+			nk, nv := k, v
+			if m.UserKey != nil {
+				uk, err := m.UserKey(r.userKey)
+				if err != nil {
+					return err
+				}
+				nk = append(append([]byte(nil), k[:r.prefix]...), uk...)
+				if !bytes.Equal(nk, k) {
+					if err := batch.Delete(k, nil); err != nil {
+						return err
+					}
+				}
+			}
+			if m.Value != nil {
+				if nv, err = m.Value(v); err != nil {
+					return err
+				}
+			}
+			return batch.Set(nk, nv, nil)
+		default:
+			nv, err := m.Value(v)
+			if err != nil {
+				return err
+			}
+			return batch.Set(k, nv, nil)
+		}
+	}
+	werr := func() error {
+		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
+			prefix := appendStatePrefix(nil, kg, st.sid)
+			for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				if err := rewrite(it.Key(), v); err != nil {
+					return fmt.Errorf("key group %d: %w", kg, err)
+				}
+			}
+		}
+		return it.Error()
+	}()
+	if err := errors.Join(werr, it.Close()); err != nil {
+		return err
+	}
+	return batch.Commit(pebble.NoSync)
+}

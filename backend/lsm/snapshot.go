@@ -1,0 +1,212 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/snapshot"
+)
+
+// Snapshot implements backend.KeyedBackend: it flushes the memtable and
+// takes a Pebble checkpoint (hard links) into a local directory. The pause
+// is the flush of at most one memtable plus the links.
+func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
+	if b.closed {
+		return nil, backend.ErrClosed
+	}
+	if err := b.db.Flush(); err != nil {
+		return nil, fmt.Errorf("lsm: snapshot: flush: %w", err)
+	}
+	b.chkSeq++
+	dir := filepath.Join(b.dir, "chk", strconv.Itoa(b.chkSeq))
+	if err := b.db.Checkpoint(dir); err != nil {
+		return nil, fmt.Errorf("lsm: snapshot: checkpoint: %w", err)
+	}
+	c := &capture{
+		uid:         b.opts.OperatorUID,
+		id:          b.id,
+		dir:         dir,
+		groups:      b.groups,
+		keySer:      b.keySer.Snapshot(),
+		incremental: *b.opts.Incremental,
+		parallel:    b.opts.TransferConcurrency,
+		files:       b.files,
+	}
+	for _, st := range b.bySID {
+		c.states = append(c.states, snapshot.StateMeta{Name: st.name, Kind: st.kind, Serializers: st.serializers})
+	}
+	b.files.mu.Lock()
+	c.confirmed = maps.Clone(b.files.confirmed)
+	b.files.mu.Unlock()
+	return c, nil
+}
+
+// capture is a local Pebble checkpoint waiting to be uploaded.
+type capture struct {
+	uid         string
+	id          string
+	dir         string
+	groups      backend.KeyGroupRange
+	keySer      backend.SerializerSnapshot
+	states      []snapshot.StateMeta
+	incremental bool
+	parallel    int
+	confirmed   map[string]snapshot.FileRef
+	files       *uploads
+	release     sync.Once
+}
+
+// Release implements backend.SnapshotCapture: it removes the local
+// checkpoint.
+func (c *capture) Release() {
+	c.release.Do(func() { _ = os.RemoveAll(c.dir) })
+}
+
+// transfer is one file of a snapshot: uploaded, or referenced when a
+// confirmed checkpoint already holds it.
+type transfer struct {
+	local  string // local file name
+	stored string // storage path
+	ref    snapshot.FileRef
+	upload bool
+}
+
+// Write implements backend.SnapshotCapture. For a checkpoint with a
+// SharedDir, SST files go to the shared directory named
+// "<instance id>-<file>", and those the last confirmed checkpoint already
+// uploaded are referenced instead; every other file goes to
+// Dir/FilePrefix/. A savepoint holds every file, unshared.
+func (c *capture) Write(ctx context.Context, target backend.SnapshotTarget) ([]snapshot.KeyedStateHandle, error) {
+	defer c.Release()
+	h, err := c.write(ctx, target)
+	if err != nil {
+		return nil, fmt.Errorf("operator %q: snapshot: %w", c.uid, err)
+	}
+	return []snapshot.KeyedStateHandle{*h}, nil
+}
+
+func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*snapshot.KeyedStateHandle, error) {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, err
+	}
+	shared := c.incremental && target.Kind == snapshot.KindCheckpoint && target.SharedDir != ""
+	var jobs []*transfer
+	for _, e := range entries {
+		name := e.Name()
+		t := &transfer{local: name, upload: true}
+		switch {
+		case shared && strings.HasSuffix(name, ".sst"):
+			if ref, ok := c.confirmed[name]; ok {
+				t.stored, t.ref, t.upload = ref.Path, ref, false
+			} else {
+				t.stored = path.Join(target.Dir, target.SharedDir, c.id+"-"+name)
+			}
+			t.ref.Scope = snapshot.ScopeShared
+		default:
+			t.stored = path.Join(target.Dir, target.FilePrefix, name)
+			t.ref.Scope = snapshot.ScopeExclusive
+		}
+		rel, err := filepath.Rel(target.Dir, t.stored)
+		if err != nil {
+			return nil, err
+		}
+		t.ref.Path = filepath.ToSlash(rel)
+		jobs = append(jobs, t)
+	}
+	err = parallel(ctx, c.parallel, jobs, func(ctx context.Context, t *transfer) error {
+		if !t.upload {
+			return nil
+		}
+		w, err := upload(ctx, target.Store, filepath.Join(c.dir, t.local), t.stored)
+		t.ref.Size, t.ref.CRC32C = w.Size, w.CRC32C
+		return err
+	})
+	if err != nil {
+		for _, t := range jobs {
+			if t.upload {
+				_ = target.Store.Delete(context.WithoutCancel(ctx), t.stored)
+			}
+		}
+		return nil, err
+	}
+	h := &snapshot.KeyedStateHandle{
+		Format:        Format,
+		BackendID:     c.id,
+		KeyGroupStart: c.groups.Start,
+		KeyGroupEnd:   c.groups.End,
+		KeySerializer: c.keySer,
+		States:        c.states,
+	}
+	ssts := map[string]snapshot.FileRef{}
+	for _, t := range jobs {
+		h.Files = append(h.Files, t.ref)
+		if t.ref.Scope == snapshot.ScopeShared {
+			stored := t.ref
+			stored.Path = t.stored
+			ssts[t.local] = stored
+		}
+	}
+	if shared {
+		c.files.mu.Lock()
+		c.files.pending[target.CheckpointID] = ssts
+		c.files.mu.Unlock()
+	}
+	return h, nil
+}
+
+// upload copies a local file to name in store.
+func upload(ctx context.Context, store snapshot.Storage, local, name string) (snapshot.Written, error) {
+	f, err := os.Open(local)
+	if err != nil {
+		return snapshot.Written{}, err
+	}
+	defer f.Close()
+	w, err := store.Create(ctx, name, snapshot.CreateOptions{})
+	if err != nil {
+		return snapshot.Written{}, err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return snapshot.Written{}, errors.Join(fmt.Errorf("upload %s: %w", name, err), w.Abort())
+	}
+	return w.Commit()
+}
+
+// parallel runs fn for every job with at most n at a time and returns the
+// first error; after an error no new job starts.
+func parallel[T any](ctx context.Context, n int, jobs []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, max(n, 1))
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, j); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}

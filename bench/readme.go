@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the benchmarks ran.
+type machine struct {
+	cpuModel string
+	nproc    int
+	goVer    string
+	platform string
+}
+
+// readMachine reads the CPU model and the processor count from
+// /proc/cpuinfo, falling back to the runtime's view where it is missing.
+func readMachine() machine {
+	m := machine{cpuModel: "unknown", nproc: runtime.NumCPU(), goVer: runtime.Version(),
+		platform: runtime.GOOS + "/" + runtime.GOARCH}
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return m
+	}
+	defer f.Close()
+	procs := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(name) {
+		case "processor":
+			procs++
+		case "model name":
+			if m.cpuModel == "unknown" {
+				m.cpuModel = strings.TrimSpace(value)
+			}
+		}
+	}
+	if procs > 0 {
+		m.nproc = procs
+	}
+	return m
+}
+
+// readme renders bench/README.md for results of a run in mode cfg.mode.
+func readme(cfg config, m machine, when time.Time, results []Result) string {
+	var b bytes.Buffer
+	b.WriteString(`# stated benchmarks
+
+This file and ` + "`bench/results.json`" + ` are rewritten by the benchmark runner:
+
+    go run ./bench          # full set, at most 10 minutes (make bench)
+    go run ./bench -quick   # same set, fewer rounds, at most 60 s (make bench-quick)
+    go run ./bench -only heap.snapshot   # metrics whose name starts with a prefix
+    go run ./bench -out x.json -readme x.md   # elsewhere ("" skips writing)
+
+Every metric is measured side by side with its baseline in the same process:
+the two run alternately (A, B, then B, A, ...) on the same keys, the same
+values and the same pre-generated random access order, ` + "`runtime.GC()`" + ` runs
+before every timed section, and the median of the rounds is reported.
+**ratio = value / baseline value.** For ` + "`us/op`" + ` and ` + "`ms`" + ` lower is better, so a
+ratio below 1 means stated is faster than the baseline; for ` + "`MB/s`" + ` (10^6
+bytes per second) higher is better, so a ratio above 1 means stated is faster.
+Timings are never asserted; they only make regressions visible.
+
+Data: 16-byte keys ` + "`k%015d`" + `, 100 random bytes per value, heap backend with
+maxParallelism 128 owning all key groups [0, 127].
+
+- ` + "`heap.value.get` / `heap.value.put`" + `: SetCurrentKey + ValueState Value / Update
+  over a random permutation of all keys, against a Go ` + "`map[string][]byte`" + `.
+- ` + "`heap.map.get`" + `: SetCurrentKey + MapState Get on 100k keys × 10 user keys,
+  against ` + "`map[string]map[string][]byte`" + `.
+- ` + "`heap.list.add`" + `: SetCurrentKey + ListState Add round-robin over 100k keys from
+  empty state, against ` + "`m[k] = append(m[k], v)`" + `.
+- ` + "`heap.snapshot.sync.p50/p99`" + `: the synchronous phase ` + "`Backend.Snapshot()`" + ` of the
+  loaded value state, with random writes between snapshots, against the time to
+  copy the whole state (` + "`maps.Clone`" + ` of the Go map), i.e. the pause of a snapshot
+  that copies in its synchronous phase. Every 10th capture is written to a
+  FileStorage, the others are released. ` + "`runtime.GC()`" + ` runs once before the
+  snapshot loop, not before each sample, so the percentiles include the
+  collector's interference.
+- ` + "`heap.snapshot.cow.put`" + `: the same random Updates right after a snapshot, while
+  its capture is still held (copy-on-write clones key-group maps), against the
+  same Updates with no capture held.
+- ` + "`heap.snapshot.write`" + `: the asynchronous phase ` + "`capture.Write`" + ` into a FileStorage
+  (uncompressed, fsync), against writing the same number of bytes with
+  ` + "`os.File.Write`" + ` in 1 MiB chunks and ` + "`Sync`" + `.
+
+`)
+	fmt.Fprintf(&b, "Run: **%s** mode, %s.  \n", cfg.mode, when.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs (nproc), %s, %s.\n\n", m.cpuModel, m.nproc, m.goVer, m.platform)
+	b.WriteString(markdownTable(results))
+	return b.String()
+}
+
+// writeReadme writes the README of a run to path.
+func writeReadme(path string, cfg config, m machine, when time.Time, results []Result) error {
+	if err := os.WriteFile(path, []byte(readme(cfg, m, when, results)), 0o644); err != nil {
+		return fmt.Errorf("write readme: %w", err)
+	}
+	return nil
+}
