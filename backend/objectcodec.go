@@ -7,7 +7,7 @@ import (
 	"slices"
 )
 
-// Codecs of the object-backed states: how their objects are encoded into
+// Codecs of the object states: how their values are encoded into
 // snapshots, decoded on restore (migrating where the serializer says so)
 // and cloned for copy-on-write.
 
@@ -20,12 +20,13 @@ func wantSerializers(old []SerializerSnapshot, n int) error {
 
 // singleCodec stores one V per entry (Value, Reducing, Aggregating).
 type singleCodec[V any] struct {
-	ser  Serializer[V]
-	read func([]byte) (V, error)
+	ser       Serializer[V]
+	read      func([]byte) (V, error)
+	immutable bool
 }
 
 func newSingleCodec[V any](s Serializer[V], old []SerializerSnapshot) (*singleCodec[V], error) {
-	c := &singleCodec[V]{ser: s, read: s.Decode}
+	c := &singleCodec[V]{ser: s, read: s.Decode, immutable: immutableValue(reflect.TypeFor[V]())}
 	if old == nil {
 		return c, nil
 	}
@@ -37,49 +38,45 @@ func newSingleCodec[V any](s Serializer[V], old []SerializerSnapshot) (*singleCo
 	return c, err
 }
 
-func (c *singleCodec[V]) Serializers() []SerializerSnapshot {
+func (c *singleCodec[V]) serializers() []SerializerSnapshot {
 	return []SerializerSnapshot{c.ser.Snapshot()}
 }
-func (c *singleCodec[V]) Encode(dst []byte, obj any) ([]byte, error) {
-	return c.ser.Append(dst, obj.(V))
-}
-func (c *singleCodec[V]) Decode(b []byte) (any, error) { return c.read(b) }
-func (c *singleCodec[V]) Clone(obj any) (any, error) {
-	b, err := c.ser.Append(nil, obj.(V))
+func (c *singleCodec[V]) encode(dst []byte, v V) ([]byte, error) { return c.ser.Append(dst, v) }
+func (c *singleCodec[V]) decode(b []byte) (V, error)             { return c.read(b) }
+
+// clone copies values of types that can share memory through the
+// serializer.
+func (c *singleCodec[V]) clone(v V) (V, error) {
+	if c.immutable {
+		return v, nil
+	}
+	b, err := c.ser.Append(nil, v)
 	if err != nil {
-		return nil, err
+		return v, err
 	}
 	return c.ser.Decode(b)
 }
 
-// listCodec stores a *[]V per entry.
-type listCodec[V any] struct {
-	ser  Serializer[V]
-	read func([]byte) (V, error)
+// listCodec stores a []E per entry.
+type listCodec[E any] struct {
+	ser  Serializer[E]
+	read func([]byte) (E, error)
 }
 
-func newListCodec[V any](s Serializer[V], old []SerializerSnapshot) (*listCodec[V], error) {
+func newListCodec[E any](s Serializer[E], old []SerializerSnapshot) (*listCodec[E], error) {
 	c, err := newSingleCodec(s, old)
 	if err != nil {
 		return nil, err
 	}
-	return &listCodec[V]{ser: c.ser, read: c.read}, nil
+	return &listCodec[E]{ser: c.ser, read: c.read}, nil
 }
 
-func (c *listCodec[V]) Serializers() []SerializerSnapshot {
+func (c *listCodec[E]) serializers() []SerializerSnapshot {
 	return []SerializerSnapshot{c.ser.Snapshot()}
 }
-func (c *listCodec[V]) Encode(dst []byte, obj any) ([]byte, error) {
-	return encodeList(dst, c.ser, *obj.(*[]V))
-}
-func (c *listCodec[V]) Decode(b []byte) (any, error) {
-	l, err := decodeList(b, c.read)
-	return &l, err
-}
-func (c *listCodec[V]) Clone(obj any) (any, error) {
-	l := slices.Clone(*obj.(*[]V))
-	return &l, nil
-}
+func (c *listCodec[E]) encode(dst []byte, l []E) ([]byte, error) { return encodeList(dst, c.ser, l) }
+func (c *listCodec[E]) decode(b []byte) ([]E, error)             { return decodeList(b, c.read) }
+func (c *listCodec[E]) clone(l []E) ([]E, error)                 { return slices.Clone(l), nil }
 
 // mapCodec stores a map[UK]UV per entry.
 type mapCodec[UK comparable, UV any] struct {
@@ -105,14 +102,16 @@ func newMapCodec[UK comparable, UV any](ks Serializer[UK], vs Serializer[UV], ol
 	return c, err
 }
 
-func (c *mapCodec[UK, UV]) Serializers() []SerializerSnapshot {
+func (c *mapCodec[UK, UV]) serializers() []SerializerSnapshot {
 	return []SerializerSnapshot{c.ks.Snapshot(), c.vs.Snapshot()}
 }
-func (c *mapCodec[UK, UV]) Encode(dst []byte, obj any) ([]byte, error) {
-	return encodeMap(dst, c.ks, c.vs, obj.(map[UK]UV))
+func (c *mapCodec[UK, UV]) encode(dst []byte, m map[UK]UV) ([]byte, error) {
+	return encodeMap(dst, c.ks, c.vs, m)
 }
-func (c *mapCodec[UK, UV]) Decode(b []byte) (any, error) { return decodeMap(b, c.readK, c.readV) }
-func (c *mapCodec[UK, UV]) Clone(obj any) (any, error)   { return maps.Clone(obj.(map[UK]UV)), nil }
+func (c *mapCodec[UK, UV]) decode(b []byte) (map[UK]UV, error) { return decodeMap(b, c.readK, c.readV) }
+func (c *mapCodec[UK, UV]) clone(m map[UK]UV) (map[UK]UV, error) {
+	return maps.Clone(m), nil
+}
 
 // immutableValue reports whether values of t cannot share mutable memory,
 // so that a copy of the value is already a deep copy.

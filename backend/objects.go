@@ -3,55 +3,60 @@ package backend
 import "github.com/stated-io/stated/snapshot"
 
 // ObjectBackend is the capability of keyed backends that keep state as
-// objects in memory (heap). The typed states of this package run on its
-// tables and never serialize on the read/write path; the backend encodes
-// objects only to write snapshots and decodes them only on restore.
+// objects in memory (heap). The typed states of this package keep their
+// objects in typed per-key-group maps (an ObjectStore) that they create and
+// the backend holds: it captures, snapshots and restores them, and never
+// serializes on the read/write path.
 type ObjectBackend[K comparable] interface {
 	KeyedBackend[K]
-	// ObjectTable registers a state, binding any restored data of the same
-	// name, or returns the table registered earlier under reg.Name. It fails
-	// with ErrStateConflict if that table is of another kind, and with an
-	// error matching ErrIncompatibleSerializer (an *IncompatibleStateError
-	// naming operator and state) if restored data cannot be read.
-	ObjectTable(reg ObjectRegistration) (ObjectTable[K], error)
+	// ObjectContext returns the current key and the capture pins that the
+	// stores of this backend share.
+	ObjectContext() ObjectContext[K]
+	// RegisterObjectStore registers a state. If a store was registered
+	// under reg.Name before, it returns that one (ErrStateConflict if of
+	// another kind). Otherwise it calls reg.NewStore with the serializer
+	// snapshots of restored data (nil if none), loads that data into the
+	// new store and returns it. An *IncompatibleStateError (matching
+	// ErrIncompatibleSerializer) from NewStore is returned with operator and
+	// state filled in.
+	RegisterObjectStore(reg ObjectRegistration[K]) (ObjectStore[K], error)
+}
+
+// ObjectContext is what an object backend shares with its stores.
+type ObjectContext[K comparable] struct {
+	Key  *KeyContext[K]
+	Pins *Pins
 }
 
 // ObjectRegistration describes a state to an ObjectBackend.
-type ObjectRegistration struct {
-	Name string
-	Kind snapshot.StateKind
-	// Codec returns the codec of the state. old holds the serializer
-	// snapshots of restored data, nil when there is none; Codec fails with
-	// an *IncompatibleStateError when it cannot read that data.
-	Codec func(old []SerializerSnapshot) (ObjectCodec, error)
+type ObjectRegistration[K comparable] struct {
+	Name     string
+	Kind     snapshot.StateKind
+	NewStore func(old []SerializerSnapshot) (ObjectStore[K], error)
 }
 
-// ObjectCodec encodes the objects of one state for snapshots. It is safe
-// for concurrent use.
-type ObjectCodec interface {
-	// Serializers describes what Encode writes; it goes into snapshots.
+// ObjectStore is the storage of one object state, seen from its backend.
+// Every method runs on the backend's goroutine except the methods of the
+// captures it returns.
+type ObjectStore[K comparable] interface {
+	Kind() snapshot.StateKind
+	// Serializers describes the encoding Capture writes.
 	Serializers() []SerializerSnapshot
-	// Encode appends the canonical encoding of obj (see FORMAT.md).
-	Encode(dst []byte, obj any) ([]byte, error)
-	// Decode reads the canonical encoding written under the serializer
-	// snapshots the codec was made for. It must not retain b.
-	Decode(b []byte) (any, error)
-	// Clone returns a copy of obj that can be modified without changing obj.
-	Clone(obj any) (any, error)
+	// Capture freezes the content for a capture taken at epoch (already
+	// pinned) in O(key groups): later writes go elsewhere.
+	Capture(epoch uint64) ObjectCapture[K]
+	// Restore decodes one restored entry of key group index i (key group
+	// minus the first of the backend's range) and stores it. value is only
+	// read during the call.
+	Restore(i int, key K, ns string, value []byte) error
+	// Keys calls fn for every key with state in ns until fn returns false.
+	Keys(ns string, fn func(K) bool)
 }
 
-// ObjectTable holds the objects of one state, addressed by the current key
-// of its backend and a namespace. Objects are opaque to the table.
-type ObjectTable[K comparable] interface {
-	// Get returns the object of the current key in ns. The caller must not
-	// modify it.
-	Get(ns string) (obj any, ok bool)
-	// Mutable returns the object of the current key in ns for modification
-	// in place. If a snapshot capture still holds the object, the table
-	// first replaces it with a clone.
-	Mutable(ns string) (obj any, ok bool, err error)
-	// Put stores obj for the current key in ns; the table keeps obj.
-	Put(ns string, obj any)
-	// Delete removes the object of the current key in ns.
-	Delete(ns string)
+// ObjectCapture is the frozen content of an ObjectStore. Its methods may
+// run on any one goroutine, concurrently with the backend.
+type ObjectCapture[K comparable] interface {
+	// Encode calls fn with the canonical encoding (FORMAT.md) of every entry
+	// of key group index i. The slices are valid only during the call.
+	Encode(i int, fn func(key K, ns string, value []byte) error) error
 }

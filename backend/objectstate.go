@@ -3,7 +3,6 @@ package backend
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/stated-io/stated/snapshot"
@@ -20,6 +19,27 @@ func missing(name, what string) error {
 	return fmt.Errorf("state %q: descriptor has no %s", name, what)
 }
 
+// objectStoreOf registers a typed store with an object backend.
+func objectStoreOf[K comparable, V any](ob ObjectBackend[K], name string, kind snapshot.StateKind,
+	codec func(old []SerializerSnapshot) (objectCodec[V], error)) (*objectStore[K, V], error) {
+	st, err := ob.RegisterObjectStore(ObjectRegistration[K]{Name: name, Kind: kind,
+		NewStore: func(old []SerializerSnapshot) (ObjectStore[K], error) {
+			c, err := codec(old)
+			if err != nil {
+				return nil, err
+			}
+			return newObjectStore(ob.ObjectContext(), kind, c), nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	s, ok := st.(*objectStore[K, V])
+	if !ok {
+		return nil, fmt.Errorf("%w: state %q is registered with another value type", ErrStateConflict, name)
+	}
+	return s, nil
+}
+
 // GetValueState returns a ValueState of b described by d. Object backends
 // keep the values as objects; byte backends store their serialized form.
 func GetValueState[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V]) (ValueState[V], error) {
@@ -33,12 +53,13 @@ func GetValueState[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V])
 	if !ok {
 		return newByteValue(b, d)
 	}
-	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateValue,
-		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newSingleCodec(d.Serializer, old) }})
+	s, err := objectStoreOf(ob, d.Name, snapshot.StateValue, func(old []SerializerSnapshot) (objectCodec[V], error) {
+		return newSingleCodec(d.Serializer, old)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &objectValue[K, V]{objectNamespace[K]{t: t}}, nil
+	return &objectValue[K, V]{s: s}, nil
 }
 
 // GetListState returns a ListState of b described by d.
@@ -53,12 +74,13 @@ func GetListState[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (
 	if !ok {
 		return newByteList(b, d)
 	}
-	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateList,
-		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newListCodec(d.Serializer, old) }})
+	s, err := objectStoreOf(ob, d.Name, snapshot.StateList, func(old []SerializerSnapshot) (objectCodec[[]V], error) {
+		return newListCodec(d.Serializer, old)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &objectList[K, V]{objectNamespace[K]{t: t}}, nil
+	return &objectList[K, V]{s: s}, nil
 }
 
 // GetMapState returns a MapState of b described by d.
@@ -73,14 +95,13 @@ func GetMapState[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK
 	if !ok {
 		return newByteMap(b, d)
 	}
-	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateMap,
-		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) {
-			return newMapCodec(d.KeySerializer, d.ValueSerializer, old)
-		}})
+	s, err := objectStoreOf(ob, d.Name, snapshot.StateMap, func(old []SerializerSnapshot) (objectCodec[map[UK]UV], error) {
+		return newMapCodec(d.KeySerializer, d.ValueSerializer, old)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &objectMap[K, UK, UV]{objectNamespace[K]{t: t}}, nil
+	return &objectMap[K, UK, UV]{s: s}, nil
 }
 
 // GetReducingState returns a ReducingState of b described by d.
@@ -95,12 +116,13 @@ func GetReducingState[K comparable, V any](b KeyedBackend[K], d ReducingDescript
 	if !ok {
 		return newByteReducing(b, d)
 	}
-	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateReducing,
-		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) { return newSingleCodec(d.Serializer, old) }})
+	s, err := objectStoreOf(ob, d.Name, snapshot.StateReducing, func(old []SerializerSnapshot) (objectCodec[V], error) {
+		return newSingleCodec(d.Serializer, old)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &objectReducing[K, V]{objectNamespace[K]{t: t}, d.Reduce, immutableValue(reflect.TypeFor[V]())}, nil
+	return &objectReducing[K, V]{s: s, reduce: d.Reduce}, nil
 }
 
 // GetAggregatingState returns an AggregatingState of b described by d.
@@ -115,70 +137,47 @@ func GetAggregatingState[K comparable, IN, ACC, OUT any](b KeyedBackend[K], d Ag
 	if !ok {
 		return newByteAggregating(b, d)
 	}
-	t, err := ob.ObjectTable(ObjectRegistration{Name: d.Name, Kind: snapshot.StateAggregating,
-		Codec: func(old []SerializerSnapshot) (ObjectCodec, error) {
-			return newSingleCodec(d.AccumulatorSerializer, old)
-		}})
+	s, err := objectStoreOf(ob, d.Name, snapshot.StateAggregating, func(old []SerializerSnapshot) (objectCodec[ACC], error) {
+		return newSingleCodec(d.AccumulatorSerializer, old)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &objectAggregating[K, IN, ACC, OUT]{objectNamespace[K]{t: t}, d.Aggregate, immutableValue(reflect.TypeFor[ACC]())}, nil
+	return &objectAggregating[K, IN, ACC, OUT]{s: s, agg: d.Aggregate}, nil
 }
 
-// objectNamespace is the namespace handling shared by the object states.
-type objectNamespace[K comparable] struct {
-	t  ObjectTable[K]
+type objectValue[K comparable, V any] struct {
+	s  *objectStore[K, V]
 	ns string
 }
 
-func (s *objectNamespace[K]) SetNamespace(ns string) { s.ns = ns }
-func (s *objectNamespace[K]) Clear() error           { s.t.Delete(s.ns); return nil }
-
-// current returns the object of the current key and namespace, cloned
-// first if a snapshot holds it, unless values of its type are immutable.
-func (s *objectNamespace[K]) current(immutable bool) (any, bool, error) {
-	if immutable {
-		o, ok := s.t.Get(s.ns)
-		return o, ok, nil
-	}
-	return s.t.Mutable(s.ns)
-}
-
-type objectValue[K comparable, V any] struct{ objectNamespace[K] }
-
+func (s *objectValue[K, V]) SetNamespace(ns string) { s.ns = ns }
+func (s *objectValue[K, V]) Clear() error           { s.s.del(s.ns); return nil }
+func (s *objectValue[K, V]) Update(v V) error       { s.s.put(s.ns, v); return nil }
 func (s *objectValue[K, V]) Value() (V, bool, error) {
-	o, ok := s.t.Get(s.ns)
-	if !ok {
-		var zero V
-		return zero, false, nil
-	}
-	return o.(V), true, nil
+	v, ok := s.s.get(s.ns)
+	return v, ok, nil
 }
 
-func (s *objectValue[K, V]) Update(v V) error { s.t.Put(s.ns, v); return nil }
+type objectList[K comparable, V any] struct {
+	s  *objectStore[K, []V]
+	ns string
+}
 
-type objectList[K comparable, V any] struct{ objectNamespace[K] }
+func (s *objectList[K, V]) SetNamespace(ns string) { s.ns = ns }
+func (s *objectList[K, V]) Clear() error           { s.s.del(s.ns); return nil }
 
 func (s *objectList[K, V]) Get() ([]V, error) {
-	o, ok := s.t.Get(s.ns)
-	if !ok {
-		return nil, nil
-	}
-	return slices.Clip(*o.(*[]V)), nil
+	l, _ := s.s.get(s.ns)
+	return slices.Clip(l), nil
 }
 
 func (s *objectList[K, V]) Add(v V) error {
-	o, ok, err := s.t.Mutable(s.ns)
+	l, _, err := s.s.mutable(s.ns)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		l := []V{v}
-		s.t.Put(s.ns, &l)
-		return nil
-	}
-	p := o.(*[]V)
-	*p = append(*p, v)
+	s.s.put(s.ns, append(l, v))
 	return nil
 }
 
@@ -186,38 +185,34 @@ func (s *objectList[K, V]) AddAll(vs []V) error {
 	if len(vs) == 0 {
 		return nil
 	}
-	o, ok, err := s.t.Mutable(s.ns)
+	l, _, err := s.s.mutable(s.ns)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		l := slices.Clone(vs)
-		s.t.Put(s.ns, &l)
-		return nil
-	}
-	p := o.(*[]V)
-	*p = append(*p, vs...)
+	s.s.put(s.ns, append(l, vs...))
 	return nil
 }
 
 func (s *objectList[K, V]) Update(vs []V) error {
 	if len(vs) == 0 {
-		s.t.Delete(s.ns)
+		s.s.del(s.ns)
 		return nil
 	}
-	l := slices.Clone(vs)
-	s.t.Put(s.ns, &l)
+	s.s.put(s.ns, slices.Clone(vs))
 	return nil
 }
 
-type objectMap[K, UK comparable, UV any] struct{ objectNamespace[K] }
+type objectMap[K, UK comparable, UV any] struct {
+	s  *objectStore[K, map[UK]UV]
+	ns string
+}
+
+func (s *objectMap[K, UK, UV]) SetNamespace(ns string) { s.ns = ns }
+func (s *objectMap[K, UK, UV]) Clear() error           { s.s.del(s.ns); return nil }
 
 func (s *objectMap[K, UK, UV]) get() map[UK]UV {
-	o, ok := s.t.Get(s.ns)
-	if !ok {
-		return nil
-	}
-	return o.(map[UK]UV)
+	m, _ := s.s.get(s.ns)
+	return m
 }
 
 func (s *objectMap[K, UK, UV]) Get(k UK) (UV, bool, error) {
@@ -225,22 +220,24 @@ func (s *objectMap[K, UK, UV]) Get(k UK) (UV, bool, error) {
 	return v, ok, nil
 }
 
-func (s *objectMap[K, UK, UV]) mutable() (map[UK]UV, error) {
-	o, ok, err := s.t.Mutable(s.ns)
-	if err != nil || !ok {
+// mutable returns the map of the current key and namespace for
+// modification, creating it if there is none.
+func (s *objectMap[K, UK, UV]) mutable(size int) (map[UK]UV, error) {
+	m, ok, err := s.s.mutable(s.ns)
+	if err != nil {
 		return nil, err
 	}
-	return o.(map[UK]UV), nil
+	if !ok {
+		m = make(map[UK]UV, size)
+		s.s.put(s.ns, m)
+	}
+	return m, nil
 }
 
 func (s *objectMap[K, UK, UV]) Put(k UK, v UV) error {
-	m, err := s.mutable()
+	m, err := s.mutable(1)
 	if err != nil {
 		return err
-	}
-	if m == nil {
-		s.t.Put(s.ns, map[UK]UV{k: v})
-		return nil
 	}
 	m[k] = v
 	return nil
@@ -250,13 +247,9 @@ func (s *objectMap[K, UK, UV]) PutAll(entries map[UK]UV) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	m, err := s.mutable()
+	m, err := s.mutable(len(entries))
 	if err != nil {
 		return err
-	}
-	if m == nil {
-		m = make(map[UK]UV, len(entries))
-		s.t.Put(s.ns, m)
 	}
 	for k, v := range entries {
 		m[k] = v
@@ -268,13 +261,13 @@ func (s *objectMap[K, UK, UV]) Remove(k UK) error {
 	if _, ok := s.get()[k]; !ok {
 		return nil
 	}
-	m, err := s.mutable()
+	m, err := s.mutable(0)
 	if err != nil {
 		return err
 	}
 	delete(m, k)
 	if len(m) == 0 {
-		s.t.Delete(s.ns)
+		s.s.del(s.ns)
 	}
 	return nil
 }
@@ -296,58 +289,57 @@ func (s *objectMap[K, UK, UV]) Range(fn func(UK, UV) bool) error {
 }
 
 type objectReducing[K comparable, V any] struct {
-	objectNamespace[K]
-	reduce    func(a, b V) V
-	immutable bool
+	s      *objectStore[K, V]
+	ns     string
+	reduce func(a, b V) V
 }
 
+func (s *objectReducing[K, V]) SetNamespace(ns string) { s.ns = ns }
+func (s *objectReducing[K, V]) Clear() error           { s.s.del(s.ns); return nil }
+
 func (s *objectReducing[K, V]) Get() (V, bool, error) {
-	o, ok := s.t.Get(s.ns)
-	if !ok {
-		var zero V
-		return zero, false, nil
-	}
-	return o.(V), true, nil
+	v, ok := s.s.get(s.ns)
+	return v, ok, nil
 }
 
 func (s *objectReducing[K, V]) Add(v V) error {
-	o, ok, err := s.current(s.immutable)
+	old, ok, err := s.s.mutable(s.ns)
 	if err != nil {
 		return err
 	}
 	if ok {
-		v = s.reduce(o.(V), v)
+		v = s.reduce(old, v)
 	}
-	s.t.Put(s.ns, v)
+	s.s.put(s.ns, v)
 	return nil
 }
 
 type objectAggregating[K comparable, IN, ACC, OUT any] struct {
-	objectNamespace[K]
-	agg       AggregateFunction[IN, ACC, OUT]
-	immutable bool
+	s   *objectStore[K, ACC]
+	ns  string
+	agg AggregateFunction[IN, ACC, OUT]
 }
 
+func (s *objectAggregating[K, IN, ACC, OUT]) SetNamespace(ns string) { s.ns = ns }
+func (s *objectAggregating[K, IN, ACC, OUT]) Clear() error           { s.s.del(s.ns); return nil }
+
 func (s *objectAggregating[K, IN, ACC, OUT]) Get() (OUT, bool, error) {
-	o, ok := s.t.Get(s.ns)
+	acc, ok := s.s.get(s.ns)
 	if !ok {
 		var zero OUT
 		return zero, false, nil
 	}
-	return s.agg.Result(o.(ACC)), true, nil
+	return s.agg.Result(acc), true, nil
 }
 
 func (s *objectAggregating[K, IN, ACC, OUT]) Add(in IN) error {
-	o, ok, err := s.current(s.immutable)
+	acc, ok, err := s.s.mutable(s.ns)
 	if err != nil {
 		return err
 	}
-	var acc ACC
-	if ok {
-		acc = o.(ACC)
-	} else {
+	if !ok {
 		acc = s.agg.CreateAccumulator()
 	}
-	s.t.Put(s.ns, s.agg.Add(in, acc))
+	s.s.put(s.ns, s.agg.Add(in, acc))
 	return nil
 }

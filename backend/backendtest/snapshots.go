@@ -135,8 +135,16 @@ func testSnapshotIsolation(t *testing.T, f Factory) {
 	must(t, cs.write(s.cluster, store, dir, 1))
 	must(t, s.notifyComplete(1))
 	withStates(t, mustRestore(t, f, store, dir, 2, 128)).verify(t, atCapture, testNamespaces)
-	// The live state has every write.
-	s.verify(t, m, append(testNamespaces, "w3"))
+	// The live state has every write, and stays right when writes go on
+	// after the capture is released (overlays fold back into the base).
+	nss := append(testNamespaces, "w3")
+	s.verify(t, m, nss)
+	if err := mutate(s, m, rand.New(rand.NewPCG(10, 11)), 3000, keys, nss); err != nil {
+		t.Fatal(err)
+	}
+	s.verify(t, m, nss)
+	dir2 := s.checkpoint(store, 2)
+	withStates(t, mustRestore(t, f, store, dir2, 3, 128)).verify(t, m, nss)
 }
 
 // testSnapshotConcurrentWrites writes a capture on another goroutine while

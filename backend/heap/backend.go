@@ -2,15 +2,12 @@
 // objects in per-key-group Go maps and is never serialized on the
 // read/write path.
 //
-// Snapshots are copy-on-write. The synchronous phase records, for every
-// state, the map of every key group (O(states × key groups), independent of
-// the state size) and starts a new write epoch. A write to a key group whose
-// map an unfinished capture still holds first clones that map; an in-place
-// modification of a list, map or accumulator object that a capture holds
-// first clones the object. So the capture never changes and writes never
-// wait for the asynchronous phase, which encodes the captured maps into a
-// key-group stream (snapshot.FormatKeyGroups) that restores read per key
-// group.
+// The typed maps belong to the state layer (backend.ObjectStore); this
+// package registers them, takes captures, writes full snapshots in the
+// key-group stream format (snapshot.FormatKeyGroups, which restores read
+// per key group) and restores them. A capture freezes the maps of every key
+// group in O(states × key groups); writes during the asynchronous phase go
+// to small overlay maps, so nothing is copied on either side.
 package heap
 
 import (
@@ -18,8 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
@@ -33,21 +28,17 @@ type Backend[K comparable] struct {
 	groups  backend.KeyGroupRange
 	keySer  backend.Serializer[K]
 	current backend.KeyContext[K]
-	kgIndex int // current key group - groups.Start
+	pins    backend.Pins
 
-	tables   map[string]*table[K]
-	order    []*table[K] // registration order: the state index in snapshots
+	stores   map[string]backend.ObjectStore[K]
+	order    []string // registration order: the state index in snapshots
 	restored map[string]*restoredState[K]
 
-	epoch  uint64 // write epoch; each capture starts a new one
-	pinned *pins
+	epoch  uint64 // epoch of the next capture
 	closed bool
 }
 
-var (
-	_ backend.ObjectBackend[string] = (*Backend[string])(nil)
-	_ backend.ObjectTable[string]   = (*table[string])(nil)
-)
+var _ backend.ObjectBackend[string] = (*Backend[string])(nil)
 
 // New returns an empty heap backend.
 func New[K comparable](opts backend.KeyedOptions[K]) (*Backend[K], error) {
@@ -60,10 +51,9 @@ func New[K comparable](opts backend.KeyedOptions[K]) (*Backend[K], error) {
 		groups:   opts.KeyGroups,
 		keySer:   opts.KeySerializer,
 		current:  backend.NewKeyContext(&opts),
-		tables:   map[string]*table[K]{},
+		stores:   map[string]backend.ObjectStore[K]{},
 		restored: map[string]*restoredState[K]{},
 		epoch:    1,
-		pinned:   &pins{active: map[uint64]int{}},
 	}
 	return b, nil
 }
@@ -73,11 +63,7 @@ func (b *Backend[K]) SetCurrentKey(key K) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if err := b.current.Set(key); err != nil {
-		return err
-	}
-	b.kgIndex = b.current.KeyGroup() - b.groups.Start
-	return nil
+	return b.current.Set(key)
 }
 
 // CurrentKey implements backend.KeyedBackend.
@@ -98,14 +84,8 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if t, ok := b.tables[state]; ok {
-		for i := range t.groups {
-			for k := range t.groups[i].m {
-				if k.ns == namespace && !fn(k.key) {
-					return nil
-				}
-			}
-		}
+	if st, ok := b.stores[state]; ok {
+		st.Keys(namespace, fn)
 		return nil
 	}
 	if rs, ok := b.restored[state]; ok {
@@ -120,16 +100,21 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	return nil
 }
 
-// ObjectTable implements backend.ObjectBackend.
-func (b *Backend[K]) ObjectTable(reg backend.ObjectRegistration) (backend.ObjectTable[K], error) {
+// ObjectContext implements backend.ObjectBackend.
+func (b *Backend[K]) ObjectContext() backend.ObjectContext[K] {
+	return backend.ObjectContext[K]{Key: &b.current, Pins: &b.pins}
+}
+
+// RegisterObjectStore implements backend.ObjectBackend.
+func (b *Backend[K]) RegisterObjectStore(reg backend.ObjectRegistration[K]) (backend.ObjectStore[K], error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	if t, ok := b.tables[reg.Name]; ok {
-		if t.kind != reg.Kind {
-			return nil, b.conflict(reg.Name, t.kind, reg.Kind)
+	if st, ok := b.stores[reg.Name]; ok {
+		if st.Kind() != reg.Kind {
+			return nil, b.conflict(reg.Name, st.Kind(), reg.Kind)
 		}
-		return t, nil
+		return st, nil
 	}
 	rs := b.restored[reg.Name]
 	var old []backend.SerializerSnapshot
@@ -139,7 +124,7 @@ func (b *Backend[K]) ObjectTable(reg backend.ObjectRegistration) (backend.Object
 		}
 		old = append([]backend.SerializerSnapshot{}, rs.meta.Serializers...)
 	}
-	codec, err := reg.Codec(old)
+	st, err := reg.NewStore(old)
 	if err != nil {
 		var ie *backend.IncompatibleStateError
 		if errors.As(err, &ie) {
@@ -147,27 +132,19 @@ func (b *Backend[K]) ObjectTable(reg backend.ObjectRegistration) (backend.Object
 		}
 		return nil, err
 	}
-	t := &table[K]{b: b, name: reg.Name, kind: reg.Kind, codec: codec, groups: make([]group[K], b.groups.Len())}
 	if rs != nil {
 		for i, entries := range rs.groups {
-			if len(entries) == 0 {
-				continue
-			}
-			m := make(map[entryKey[K]]entry, len(entries))
 			for _, e := range entries {
-				obj, err := codec.Decode(e.value)
-				if err != nil {
+				if err := st.Restore(i, e.key, e.ns, e.value); err != nil {
 					return nil, fmt.Errorf("operator %q state %q: restore key %v: %w", b.opts.OperatorUID, reg.Name, e.key, err)
 				}
-				m[entryKey[K]{key: e.key, ns: e.ns}] = entry{obj: obj, epoch: b.epoch}
 			}
-			t.groups[i] = group[K]{m: m, epoch: b.epoch}
 		}
 		delete(b.restored, reg.Name)
 	}
-	b.tables[reg.Name] = t
-	b.order = append(b.order, t)
-	return t, nil
+	b.stores[reg.Name] = st
+	b.order = append(b.order, reg.Name)
+	return st, nil
 }
 
 func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
@@ -179,37 +156,8 @@ func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
 // writable.
 func (b *Backend[K]) Close() error {
 	b.closed = true
-	b.tables, b.order, b.restored = nil, nil, nil
+	b.stores, b.order, b.restored = nil, nil, nil
 	return nil
-}
-
-// pins tracks the write epochs of the captures not yet released. A map or
-// object created in an epoch at or before the newest pinned epoch may be
-// held by a capture and is cloned before it is modified.
-type pins struct {
-	mu     sync.Mutex
-	active map[uint64]int
-	max    atomic.Uint64
-}
-
-func (p *pins) pin(epoch uint64) {
-	p.mu.Lock()
-	p.active[epoch]++
-	p.max.Store(max(p.max.Load(), epoch))
-	p.mu.Unlock()
-}
-
-func (p *pins) unpin(epoch uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.active[epoch]--; p.active[epoch] <= 0 {
-		delete(p.active, epoch)
-	}
-	var m uint64
-	for e := range p.active {
-		m = max(m, e)
-	}
-	p.max.Store(m)
 }
 
 // Restore implements backend.KeyedBackend. Restored state stays encoded
@@ -219,7 +167,7 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if len(b.tables) > 0 {
+	if len(b.stores) > 0 {
 		return fmt.Errorf("operator %q: %w", b.opts.OperatorUID, backend.ErrRestoreAfterUse)
 	}
 	if err := backend.CheckRestoreMaxParallelism(b.opts.OperatorUID, src.MaxParallelism, b.opts.MaxParallelism); err != nil {

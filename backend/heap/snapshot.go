@@ -9,9 +9,8 @@ import (
 	"github.com/stated-io/stated/snapshot"
 )
 
-// Snapshot implements backend.KeyedBackend: it records the map of every
-// key group of every state and starts a new write epoch. It copies no
-// entry.
+// Snapshot implements backend.KeyedBackend: it freezes the maps of every
+// key group of every state. It copies no entry.
 func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
@@ -19,23 +18,22 @@ func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 	c := &capture[K]{
 		uid:         b.opts.OperatorUID,
 		groups:      b.groups,
-		maxP:        b.opts.MaxParallelism,
 		keySer:      b.keySer,
 		compression: b.opts.Compression,
 		epoch:       b.epoch,
-		pinned:      b.pinned,
+		pins:        &b.pins,
 	}
-	for _, t := range b.order {
-		maps := make([]map[entryKey[K]]entry, len(t.groups))
-		for i := range t.groups {
-			maps[i] = t.groups[i].m
-		}
-		c.tables = append(c.tables, capturedTable[K]{name: t.name, kind: t.kind, codec: t.codec, maps: maps})
+	b.pins.Pin(b.epoch)
+	for _, name := range b.order {
+		st := b.stores[name]
+		c.states = append(c.states, capturedState[K]{
+			meta:    snapshot.StateMeta{Name: name, Kind: st.Kind(), Serializers: st.Serializers()},
+			capture: st.Capture(b.epoch),
+		})
 	}
 	for _, rs := range b.restored {
 		c.restored = append(c.restored, rs) // immutable once read
 	}
-	b.pinned.pin(b.epoch)
 	b.epoch++
 	return c, nil
 }
@@ -43,27 +41,24 @@ func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 type capture[K comparable] struct {
 	uid         string
 	groups      backend.KeyGroupRange
-	maxP        int
 	keySer      backend.Serializer[K]
 	compression snapshot.Compression
-	tables      []capturedTable[K]
+	states      []capturedState[K]
 	restored    []*restoredState[K]
 
 	epoch   uint64
-	pinned  *pins
+	pins    *backend.Pins
 	release sync.Once
 }
 
-type capturedTable[K comparable] struct {
-	name  string
-	kind  snapshot.StateKind
-	codec backend.ObjectCodec
-	maps  []map[entryKey[K]]entry
+type capturedState[K comparable] struct {
+	meta    snapshot.StateMeta
+	capture backend.ObjectCapture[K]
 }
 
 // Release implements backend.SnapshotCapture.
 func (c *capture[K]) Release() {
-	c.release.Do(func() { c.pinned.unpin(c.epoch) })
+	c.release.Do(func() { c.pins.Release(c.epoch) })
 }
 
 // Write implements backend.SnapshotCapture: one file in the key-group
@@ -99,13 +94,13 @@ func (c *capture[K]) write(ctx context.Context, target backend.SnapshotTarget, n
 		KeySerializer: c.keySer.Snapshot(),
 		Compression:   c.compression,
 	}
-	for _, t := range c.tables {
-		h.States = append(h.States, snapshot.StateMeta{Name: t.name, Kind: t.kind, Serializers: t.codec.Serializers()})
+	for _, st := range c.states {
+		h.States = append(h.States, st.meta)
 	}
 	for _, rs := range c.restored {
 		h.States = append(h.States, rs.meta)
 	}
-	var keyBuf, valBuf []byte
+	var keyBuf []byte
 	for i := range c.groups.Len() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -113,17 +108,16 @@ func (c *capture[K]) write(ctx context.Context, target backend.SnapshotTarget, n
 		if err := w.BeginKeyGroup(c.groups.Start + i); err != nil {
 			return nil, err
 		}
-		for si, t := range c.tables {
-			for k, e := range t.maps[i] {
-				if keyBuf, err = c.keySer.Append(keyBuf[:0], k.key); err != nil {
-					return nil, fmt.Errorf("state %q: key %v: %w", t.name, k.key, err)
+		for si, st := range c.states {
+			err := st.capture.Encode(i, func(key K, ns string, value []byte) error {
+				var err error
+				if keyBuf, err = c.keySer.Append(keyBuf[:0], key); err != nil {
+					return fmt.Errorf("state %q: key %v: %w", st.meta.Name, key, err)
 				}
-				if valBuf, err = t.codec.Encode(valBuf[:0], e.obj); err != nil {
-					return nil, fmt.Errorf("state %q: value of key %v: %w", t.name, k.key, err)
-				}
-				if err := w.WriteEntry(si, keyBuf, []byte(k.ns), valBuf); err != nil {
-					return nil, err
-				}
+				return w.WriteEntry(si, keyBuf, []byte(ns), value)
+			})
+			if err != nil {
+				return nil, err
 			}
 		}
 		for j, rs := range c.restored {
@@ -131,7 +125,7 @@ func (c *capture[K]) write(ctx context.Context, target backend.SnapshotTarget, n
 				if keyBuf, err = c.keySer.Append(keyBuf[:0], e.key); err != nil {
 					return nil, fmt.Errorf("state %q: key %v: %w", rs.meta.Name, e.key, err)
 				}
-				if err := w.WriteEntry(len(c.tables)+j, keyBuf, []byte(e.ns), e.value); err != nil {
+				if err := w.WriteEntry(len(c.states)+j, keyBuf, []byte(e.ns), e.value); err != nil {
 					return nil, err
 				}
 			}
