@@ -1,6 +1,10 @@
 package backend
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+	"unsafe"
+)
 
 // KeyContext tracks the current key of a keyed backend: the key, its
 // serialized bytes and its key group. Backends embed it to implement
@@ -16,17 +20,31 @@ type KeyContext[K comparable] struct {
 	keyBytes []byte
 	scratch  []byte // serializes the next key; swapped with keyBytes on success
 	keyGroup int
+	// inPlace: K is a string serialized by StringSerializer, so a key's
+	// bytes are its serialization and need no copy.
+	inPlace bool
 }
 
 // NewKeyContext returns the key context of a backend configured by o.
 func NewKeyContext[K comparable](o *KeyedOptions[K]) KeyContext[K] {
+	_, isString := any(o.KeySerializer).(StringSerializer)
 	return KeyContext[K]{operator: o.OperatorUID, subtask: o.Subtask, maxP: o.MaxParallelism,
-		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start}
+		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start,
+		inPlace: isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()}
 }
 
 // Set makes key current. It fails with ErrKeyGroupOutOfRange if the key's
 // group is outside the backend's range; the current key is then unchanged.
 func (c *KeyContext[K]) Set(key K) error {
+	if c.inPlace {
+		s := *(*string)(unsafe.Pointer(&key))
+		kg := KeyGroupForKey(unsafe.Slice(unsafe.StringData(s), len(s)), c.maxP)
+		if !c.groups.Contains(kg) {
+			return c.outOfRange(key, kg)
+		}
+		c.key, c.keyGroup = key, kg
+		return nil
+	}
 	buf, err := c.ser.Append(c.scratch[:0], key)
 	c.scratch = buf
 	if err != nil {
@@ -34,8 +52,7 @@ func (c *KeyContext[K]) Set(key K) error {
 	}
 	kg := KeyGroupForKey(buf, c.maxP)
 	if !c.groups.Contains(kg) {
-		return fmt.Errorf("%w: key %v is in key group %d, outside %v of operator %q subtask %d",
-			ErrKeyGroupOutOfRange, key, kg, c.groups, c.operator, c.subtask)
+		return c.outOfRange(key, kg)
 	}
 	c.key, c.keyGroup = key, kg
 	c.keyBytes, c.scratch = buf, c.keyBytes
@@ -45,8 +62,20 @@ func (c *KeyContext[K]) Set(key K) error {
 // Key returns the current key.
 func (c *KeyContext[K]) Key() K { return c.key }
 
-// Bytes returns the serialized current key; valid until the next Set.
-func (c *KeyContext[K]) Bytes() []byte { return c.keyBytes }
+// Bytes returns the serialized current key; read-only, valid until the
+// next Set.
+func (c *KeyContext[K]) Bytes() []byte {
+	if c.inPlace {
+		s := *(*string)(unsafe.Pointer(&c.key))
+		return unsafe.Slice(unsafe.StringData(s), len(s))
+	}
+	return c.keyBytes
+}
+
+func (c *KeyContext[K]) outOfRange(key K, kg int) error {
+	return fmt.Errorf("%w: key %v is in key group %d, outside %v of operator %q subtask %d",
+		ErrKeyGroupOutOfRange, key, kg, c.groups, c.operator, c.subtask)
+}
 
 // KeyGroup returns the key group of the current key.
 func (c *KeyContext[K]) KeyGroup() int { return c.keyGroup }
