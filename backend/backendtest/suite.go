@@ -51,6 +51,7 @@ func RunKeyedSuite(t *testing.T, f Factory) {
 	t.Run("OperatorState", func(t *testing.T) { testOperatorState(t, f) })
 	t.Run("SnapshotIsolation", func(t *testing.T) { testSnapshotIsolation(t, f) })
 	t.Run("SnapshotConcurrentWrites", func(t *testing.T) { testSnapshotConcurrentWrites(t, f) })
+	t.Run("CheckpointChain", func(t *testing.T) { testCheckpointChain(t, f) })
 	t.Run("CorruptFiles", func(t *testing.T) { testCorruptFiles(t, f) })
 	t.Run("SerializerMigration", func(t *testing.T) { testSerializerMigration(t, f) })
 	t.Run("IncompatibleSerializer", func(t *testing.T) { testIncompatibleSerializer(t, f) })

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
+	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/backend/lsm"
 )
 
@@ -17,4 +18,14 @@ func factory(t *testing.T) backendtest.Factory {
 
 func TestConformance(t *testing.T) {
 	backendtest.RunKeyedSuite(t, factory(t))
+}
+
+func heapFactory(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) {
+	return heap.New(o)
+}
+
+// TestAgainstHeap runs random operations on heap (the reference model)
+// and lsm side by side: every read must agree.
+func TestAgainstHeap(t *testing.T) {
+	backendtest.RunDifferential(t, heapFactory, factory(t))
 }
