@@ -13,6 +13,7 @@
 package lsm
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -343,5 +344,20 @@ func (b *Backend[K]) NotifyCheckpointAborted(id int64) error {
 	b.files.mu.Lock()
 	delete(b.files.pending, id)
 	b.files.mu.Unlock()
+	return nil
+}
+
+// Compact compacts the whole key space of this backend into the bottom
+// level of the LSM and waits for it. Useful after a bulk load or a
+// rescale (excised data is reclaimed), so that later incremental
+// checkpoints upload only what changed.
+func (b *Backend[K]) Compact(ctx context.Context) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	if err := b.db.Compact(ctx, lo, hi, true); err != nil {
+		return fmt.Errorf("lsm: compact: %w", err)
+	}
 	return nil
 }
