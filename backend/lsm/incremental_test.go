@@ -124,7 +124,7 @@ func TestIncrementalUploadsOnlyNewFiles(t *testing.T) {
 	}
 	t.Logf("checkpoint 2 after a 1%% update: %d bytes of new SST files, %d bytes referenced from checkpoint 1", fresh, reused)
 	if reused == 0 || fresh*10 > reused {
-		t.Fatalf("checkpoint 2 uploads %d bytes of new SST files and reuses %d: want at most 10% new", fresh, reused)
+		t.Fatalf("checkpoint 2 uploads %d bytes of new SST files and reuses %d: want at most 10%% new", fresh, reused)
 	}
 	// Checkpoint 2 restores to its own state, incremental or not.
 	r := newRestored(t, store, dir2)
