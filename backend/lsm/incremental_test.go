@@ -215,3 +215,53 @@ func TestDeletedSharedFile(t *testing.T) {
 		t.Fatalf("restore with %s deleted: got %v, want ErrNotExist naming the file", stored, err)
 	}
 }
+
+// TestSavepointAndFullCheckpoints: a native savepoint and a checkpoint with
+// incremental off hold every file themselves; nothing is shared and no
+// path leaves the directory.
+func TestSavepointAndFullCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	store, err := snapshot.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	for _, tc := range []struct {
+		name        string
+		kind        snapshot.Kind
+		incremental *bool
+	}{{"savepoint", snapshot.KindSavepoint, nil}, {"non-incremental", snapshot.KindCheckpoint, &off}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := lsm.New(lsm.Options[string]{Dir: t.TempDir(), Incremental: tc.incremental, KeyedOptions: backend.KeyedOptions[string]{
+				OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			j := &job{t: t, store: store, b: b}
+			if j.value, err = backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "v", Serializer: backend.BytesSerializer{}}); err != nil {
+				t.Fatal(err)
+			}
+			for id := int64(1); id <= 2; id++ {
+				j.put(0, 2000, fmt.Sprint(id))
+				c, err := b.Snapshot()
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := fmt.Sprintf("%s-%d", tc.name, id)
+				hs, err := c.Write(ctx, backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: "op-0", CheckpointID: id, Kind: tc.kind, SharedDir: "../shared"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.NotifyCheckpointComplete(id); err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range hs[0].Files {
+					if f.Scope != snapshot.ScopeExclusive || strings.HasPrefix(f.Path, "..") {
+						t.Fatalf("%s %d holds %+v: want every file exclusive inside its directory", tc.name, id, f)
+					}
+				}
+			}
+		})
+	}
+}
