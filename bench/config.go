@@ -30,6 +30,36 @@ type config struct {
 	// writeEvery: every writeEvery-th capture is written to storage
 	// instead of released.
 	writeEvery int
+
+	// The LSM benchmarks (lsmbench.go, lsmcheckpoint.go).
+	lsm lsmConfig
+}
+
+// lsmConfig sizes the LSM benchmarks.
+type lsmConfig struct {
+	// keys is the number of keys of the LSM value state and of the raw
+	// Pebble DB next to it (at most config.keys).
+	keys int
+	// ops is the number of operations per round of the get, put and map
+	// get benchmarks (at most keys, resp. the map entries).
+	ops int
+	// cacheBytes and memTableBytes configure every LSM backend and every
+	// raw Pebble DB alike.
+	cacheBytes, memTableBytes int64
+	// mapKeys × mapUserKeys entries make up the map state.
+	mapKeys, mapUserKeys int
+	// listKeys keys receive listOps Add calls per round, round-robin.
+	listKeys, listOps int
+	// updatePercent of the keys are updated between the two checkpoints of
+	// the incremental-bytes metric; checkpointPairs pairs are measured.
+	updatePercent, checkpointPairs int
+	// syncRounds checkpoints are timed, syncWrites random keys updated
+	// before each; every syncWriteEvery-th capture is written and
+	// confirmed, the others released.
+	syncRounds, syncWrites, syncWriteEvery int
+	// rescaleKeys keys over 4 subtasks are restored into 3;
+	// rescaleRounds rounds.
+	rescaleKeys, rescaleRounds int
 }
 
 // fullConfig is the configuration of `go run ./bench` (at most 10 minutes).
@@ -40,16 +70,33 @@ func fullConfig() config {
 		mapKeys: 100_000, mapUserKeys: 10,
 		listKeys: 100_000, listOps: 1_000_000,
 		snapshots: 500, snapshotWrites: 1000, writeEvery: 10,
+		lsm: lsmConfig{
+			keys: 1_000_000, ops: 1_000_000,
+			cacheBytes: 256 << 20, memTableBytes: 8 << 20,
+			mapKeys: 100_000, mapUserKeys: 10,
+			listKeys: 100_000, listOps: 1_000_000,
+			updatePercent: 1, checkpointPairs: 7,
+			syncRounds: 50, syncWrites: 10_000, syncWriteEvery: 5,
+			rescaleKeys: 1_000_000, rescaleRounds: 3,
+		},
 	}
 }
 
 // quickConfig is the configuration of `go run ./bench -quick` (at most
-// 60 s): the same data, fewer rounds and snapshots.
+// 60 s): the same data, fewer rounds and snapshots; the LSM metrics keep
+// their 1M keys but time fewer operations per round and use smaller map,
+// list and rescale data.
 func quickConfig() config {
 	c := fullConfig()
 	c.mode = "quick"
 	c.rounds = 3
 	c.snapshots = 100
+	c.lsm.ops = 100_000
+	c.lsm.mapKeys = 10_000
+	c.lsm.listKeys, c.lsm.listOps = 20_000, 200_000
+	c.lsm.checkpointPairs = 3
+	c.lsm.syncRounds = 20
+	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1
 	return c
 }
 
@@ -64,6 +111,27 @@ func (c config) validate() error {
 		return fmt.Errorf("config %s: list state needs 1 <= listKeys <= keys and listOps >= 1", c.mode)
 	case c.snapshots < 1 || c.snapshotWrites < 1 || c.writeEvery < 1:
 		return fmt.Errorf("config %s: snapshot counts must be positive", c.mode)
+	}
+	return c.lsm.validate(c)
+}
+
+// validate reports an LSM configuration the benchmarks cannot run with.
+func (l lsmConfig) validate(c config) error {
+	switch {
+	case l.keys < 2 || l.keys > c.keys || l.ops < 1 || l.ops > l.keys:
+		return fmt.Errorf("config %s: lsm needs 2 <= keys <= %d and 1 <= ops <= keys", c.mode, c.keys)
+	case l.cacheBytes < 1 || l.memTableBytes < 1:
+		return fmt.Errorf("config %s: lsm cache and memtable sizes must be positive", c.mode)
+	case l.mapKeys < 1 || l.mapUserKeys < 1 || l.mapKeys*l.mapUserKeys > c.keys || l.ops > l.mapKeys*l.mapUserKeys:
+		return fmt.Errorf("config %s: lsm map state needs 1 <= mapKeys*mapUserKeys <= keys", c.mode)
+	case l.listKeys < 1 || l.listKeys > c.keys || l.listOps < 1:
+		return fmt.Errorf("config %s: lsm list state needs 1 <= listKeys <= keys and listOps >= 1", c.mode)
+	case l.updatePercent < 1 || l.updatePercent > 100 || l.checkpointPairs < 1:
+		return fmt.Errorf("config %s: lsm checkpoint needs 1 <= updatePercent <= 100 and checkpointPairs >= 1", c.mode)
+	case l.syncRounds < 1 || l.syncWrites < 1 || l.syncWriteEvery < 1:
+		return fmt.Errorf("config %s: lsm sync counts must be positive", c.mode)
+	case l.rescaleKeys < 4 || l.rescaleKeys > c.keys || l.rescaleRounds < 1:
+		return fmt.Errorf("config %s: lsm rescale needs 4 <= rescaleKeys <= keys and rescaleRounds >= 1", c.mode)
 	}
 	return nil
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // env is what the benchmarks of one run share: the configuration, a
-// temporary directory, the dataset and the loaded value state, the last
-// two built on first use.
+// temporary directory, the dataset, the loaded heap value state and the
+// loaded LSM fixture, the last three built on first use.
 type env struct {
 	cfg config
 	tmp string
@@ -19,6 +19,7 @@ type env struct {
 
 	data  *dataset
 	value *valueFixture
+	lsm   *lsmFixture
 }
 
 // valueFixture is the value state loaded with every key, next to a Go map

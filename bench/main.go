@@ -22,21 +22,40 @@ import (
 type benchmark struct {
 	// metrics are the names of the results run produces, in order.
 	metrics []string
-	// usesValue reports whether run needs the loaded value state.
-	usesValue bool
-	run       func(*env) ([]Result, error)
+	// fixture is the shared data run needs; benchmarks run grouped by
+	// fixture (none, LSM, heap value state) and each fixture is dropped
+	// after its group, so no fixture is live while another group is timed.
+	fixture fixtureKind
+	run     func(*env) ([]Result, error)
 }
+
+// fixtureKind names the shared data a benchmark needs.
+type fixtureKind int
+
+const (
+	fixtureNone  fixtureKind = iota // builds its own data
+	fixtureLSM                      // the loaded LSM backend and raw Pebble DB (lsmFixture)
+	fixtureValue                    // the loaded heap value state (valueFixture)
+)
 
 // benchmarks lists every benchmark in the order of the results table.
 func benchmarks() []benchmark {
 	return []benchmark{
-		{metrics: []string{"heap.value.get"}, usesValue: true, run: benchValueGet},
-		{metrics: []string{"heap.value.put"}, usesValue: true, run: benchValuePut},
+		{metrics: []string{"heap.value.get"}, fixture: fixtureValue, run: benchValueGet},
+		{metrics: []string{"heap.value.put"}, fixture: fixtureValue, run: benchValuePut},
 		{metrics: []string{"heap.map.get"}, run: benchMapGet},
 		{metrics: []string{"heap.list.add"}, run: benchListAdd},
 		{metrics: []string{"heap.snapshot.sync.p50", "heap.snapshot.sync.p99", "heap.snapshot.cow.put"},
-			usesValue: true, run: benchSnapshotSync},
-		{metrics: []string{"heap.snapshot.write"}, usesValue: true, run: benchSnapshotWrite},
+			fixture: fixtureValue, run: benchSnapshotSync},
+		{metrics: []string{"heap.snapshot.write"}, fixture: fixtureValue, run: benchSnapshotWrite},
+		{metrics: []string{"lsm.value.get"}, fixture: fixtureLSM, run: benchLSMValueGet},
+		{metrics: []string{"lsm.value.put"}, fixture: fixtureLSM, run: benchLSMValuePut},
+		{metrics: []string{"lsm.map.get"}, run: benchLSMMapGet},
+		{metrics: []string{"lsm.list.add"}, run: benchLSMListAdd},
+		{metrics: []string{"lsm.checkpoint.incremental.bytes"}, fixture: fixtureLSM, run: benchLSMCheckpointBytes},
+		{metrics: []string{"lsm.checkpoint.sync.p50", "lsm.checkpoint.sync.p99"}, fixture: fixtureLSM, run: benchLSMCheckpointSync},
+		{metrics: []string{"lsm.restore.seconds"}, fixture: fixtureLSM, run: benchLSMRestore},
+		{metrics: []string{"lsm.rescale.4to3.seconds", "lsm.rescale.4to3.seconds"}, run: benchLSMRescale},
 	}
 }
 
@@ -52,8 +71,10 @@ func (bm benchmark) selected(prefix string) bool {
 
 // runAll runs the benchmarks with a metric starting with only ("" runs
 // all) in a fresh temporary directory that it removes, and returns their
-// results in table order. The benchmarks without the value state run first,
-// so that the value state is never live while they are timed.
+// results in table order. The benchmarks without a fixture run first, then
+// those on the LSM fixture, then those on the heap value state; each
+// fixture is dropped after its group, so that it is never live while
+// another group is timed.
 func runAll(cfg config, only string, log io.Writer) ([]Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -65,26 +86,27 @@ func runAll(cfg config, only string, log io.Writer) ([]Result, error) {
 	defer os.RemoveAll(tmp)
 	e := &env{cfg: cfg, tmp: tmp, log: log}
 	defer e.dropValueFixture()
+	defer e.dropLSMFixture()
 
 	all := benchmarks()
-	var order []int
-	for _, withValue := range []bool{false, true} {
-		for i, bm := range all {
-			if bm.usesValue == withValue && bm.selected(only) {
-				order = append(order, i)
-			}
-		}
-	}
 	byBench := make([][]Result, len(all))
-	for _, i := range order {
-		rs, err := all[i].run(e)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", all[i].metrics[0], err)
-		}
-		for _, r := range rs {
-			if strings.HasPrefix(r.Metric, only) {
-				byBench[i] = append(byBench[i], r)
+	for _, kind := range []fixtureKind{fixtureNone, fixtureLSM, fixtureValue} {
+		for i, bm := range all {
+			if bm.fixture != kind || !bm.selected(only) {
+				continue
 			}
+			rs, err := bm.run(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", bm.metrics[0], err)
+			}
+			for _, r := range rs {
+				if strings.HasPrefix(r.Metric, only) {
+					byBench[i] = append(byBench[i], r)
+				}
+			}
+		}
+		if kind == fixtureLSM {
+			e.dropLSMFixture()
 		}
 	}
 	var results []Result

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// tinyConfig runs every benchmark through its real code path in well
-// under a second.
+// tinyConfig runs every benchmark through its real code path in a few
+// seconds.
 func tinyConfig() config {
 	return config{
 		mode: "tiny", seed: 1,
@@ -20,6 +20,15 @@ func tinyConfig() config {
 		mapKeys: 100, mapUserKeys: 10,
 		listKeys: 100, listOps: 1000,
 		snapshots: 10, snapshotWrites: 100, writeEvery: 5,
+		lsm: lsmConfig{
+			keys: 1000, ops: 1000,
+			cacheBytes: 8 << 20, memTableBytes: 1 << 20,
+			mapKeys: 100, mapUserKeys: 10,
+			listKeys: 100, listOps: 1000,
+			updatePercent: 1, checkpointPairs: 2,
+			syncRounds: 5, syncWrites: 100, syncWriteEvery: 5,
+			rescaleKeys: 1000, rescaleRounds: 1,
+		},
 	}
 }
 
@@ -38,7 +47,7 @@ func checkResult(t *testing.T, r Result) {
 	if r.Metric == "" || r.Unit == "" || r.Baseline == "" {
 		t.Errorf("%+v: empty metric, unit or baseline", r)
 	}
-	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps}, r.Unit) {
+	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps, unitMB, unitSeconds}, r.Unit) {
 		t.Errorf("%s: unknown unit %q", r.Metric, r.Unit)
 	}
 	if !(r.Value > 0) || !(r.BaselineValue > 0) || !(r.Ratio > 0) {
