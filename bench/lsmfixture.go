@@ -89,8 +89,9 @@ type rawDB struct {
 }
 
 // openRawDB opens (or creates) a Pebble DB in dir with the LSM backend's
-// options: FormatNewest, the same cache and memtable sizes, no WAL, zstd
-// on the lower levels (DBCompressionGood), and a concatenating merge
+// options: FormatNewest, the same cache and memtable sizes, no WAL, the
+// backend's tuning (lsm.TunePebble: zstd, filters, level-0 compaction
+// threshold), and a concatenating merge
 // operator with the semantics and the name of the LSM's list merger, so
 // that it also opens the files of an LSM checkpoint.
 func openRawDB(c lsmConfig, dir string) (*rawDB, error) {
@@ -103,7 +104,7 @@ func openRawDB(c lsmConfig, dir string) (*rawDB, error) {
 		Cache:              cache,
 		Logger:             quietLogger{},
 	}
-	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionGood })
+	lsm.TunePebble(o) // the same LSM shape as the backend's
 	o.EnsureDefaults()
 	db, err := pebble.Open(dir, o)
 	if err != nil {
