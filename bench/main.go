@@ -52,7 +52,7 @@ func benchmarks() []benchmark {
 		{metrics: []string{"lsm.value.put"}, fixture: fixtureLSM, run: benchLSMValuePut},
 		{metrics: []string{"lsm.map.get"}, run: benchLSMMapGet},
 		{metrics: []string{"lsm.list.add"}, run: benchLSMListAdd},
-		{metrics: []string{"lsm.checkpoint.incremental.bytes"}, fixture: fixtureLSM, run: benchLSMCheckpointBytes},
+		{metrics: []string{"lsm.checkpoint.incremental.bytes", "lsm.checkpoint.incremental.steady.bytes"}, fixture: fixtureLSM, run: benchLSMCheckpointBytes},
 		{metrics: []string{"lsm.checkpoint.sync.p50", "lsm.checkpoint.sync.p99"}, fixture: fixtureLSM, run: benchLSMCheckpointSync},
 		{metrics: []string{"lsm.restore.seconds"}, fixture: fixtureLSM, run: benchLSMRestore},
 		{metrics: []string{"lsm.rescale.4to3.seconds", "lsm.rescale.4to3.seconds"}, run: benchLSMRescale},

@@ -93,3 +93,15 @@ func round3(x float64) float64 {
 	}
 	return r
 }
+
+// mean returns the arithmetic mean of xs (0 for none).
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
