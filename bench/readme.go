@@ -111,15 +111,14 @@ compactions done), so neither side pays for the other's.
   (row prefix + user key).
 - ` + "`lsm.list.add`" + `: SetCurrentKey + ListState Add against ` + "`db.Merge`" + ` of the same bytes
   (uvarint length + element), round-robin over the keys, each round on a new DB.
-- ` + "`lsm.checkpoint.incremental.bytes`" + `: the database is compacted (settled) and
-  checkpointed, then ` + "`update_percent`" + ` of the keys are updated at random and a checkpoint is
-  taken (Snapshot, Write, NotifyCheckpointComplete): the bytes it uploads (shared SSTs
-  the previous one lacks + exclusive files), median of ` + "`pairs`" + `, against the size of
-  all the files it references (what a full checkpoint uploads).
-- ` + "`lsm.checkpoint.incremental.steady.bytes`" + `: the same update before each of
-  ` + "`checkpoints`" + ` consecutive checkpoints with no compaction forced, so the rewrites of
-  Pebble's own compactions are included: the mean upload (what a running job pays per
-  checkpoint on average; the largest in ` + "`max_incremental_mb`" + `).
+- ` + "`lsm.checkpoint.incremental.bytes`" + `: with background work settled, ` + "`update_percent`" + `
+  of the keys are updated at random and a checkpoint is taken (Snapshot, Write,
+  NotifyCheckpointComplete): the bytes it uploads (shared SSTs the previous one lacks +
+  exclusive files), median of ` + "`pairs`" + `, against the size of all the files it references
+  (what a full checkpoint uploads).
+- ` + "`lsm.checkpoint.incremental.steady.bytes`" + `: the mean of the same series, which
+  includes the checkpoints that upload the rewrites of Pebble's level-0 compactions
+  (the largest upload in ` + "`max_incremental_mb`" + `).
 - ` + "`lsm.checkpoint.sync.p50/p99`" + `: ` + "`Backend.Snapshot()`" + ` (flush + Pebble checkpoint) after
   10k random updates, against ` + "`db.Flush()`" + ` + ` + "`db.Checkpoint(dir)`" + ` on the raw DB after
   the same updates; every 5th LSM capture is written and confirmed, the others
