@@ -22,14 +22,18 @@ type ByteRegistration struct {
 	// Serializers describes what the state writes; it goes into snapshots.
 	Serializers []SerializerSnapshot
 	// Migrate is called when restored data written under the old serializer
-	// snapshots exists. It returns how to rewrite that data (a zero
-	// ByteMigration when it is read as is) or an *IncompatibleStateError.
+	// snapshots exists. It returns how to rewrite that data and the
+	// serializers the state uses from then on, or an
+	// *IncompatibleStateError.
 	Migrate func(old []SerializerSnapshot) (ByteMigration, error)
 }
 
 // ByteMigration rewrites restored bytes into the new serializers' format.
 // A nil function leaves its part as is.
 type ByteMigration struct {
+	// Serializers describes the serializers in use after the restore: the
+	// registration's, or reconfigured ones that read the old data as is.
+	Serializers []SerializerSnapshot
 	// Value rewrites a value (Value, Reducing, Aggregating), one list
 	// element, or one map user value.
 	Value func(old []byte) ([]byte, error)

@@ -56,7 +56,7 @@ func singleMigration[T any](cur *Serializer[T]) func(old []SerializerSnapshot) (
 			return ByteMigration{}, err
 		}
 		*cur = s
-		return ByteMigration{Value: m}, nil
+		return ByteMigration{Value: m, Serializers: []SerializerSnapshot{s.Snapshot()}}, nil
 	}
 }
 
@@ -96,7 +96,7 @@ func newByteMap[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK,
 				return ByteMigration{}, err
 			}
 			s.ks, s.vs = ks, vs
-			return ByteMigration{UserKey: mk, Value: mv}, nil
+			return ByteMigration{UserKey: mk, Value: mv, Serializers: []SerializerSnapshot{ks.Snapshot(), vs.Snapshot()}}, nil
 		})
 	if err != nil {
 		return nil, err

@@ -91,7 +91,9 @@ type KeyedBackend[K comparable] interface {
 	// Writes after Snapshot returns do not change the capture.
 	Snapshot() (SnapshotCapture, error)
 	// Restore loads state from snapshot handles; it must be called before
-	// any state is registered. Only key groups owned here are loaded.
+	// any state is registered. Only key groups owned here are loaded. After
+	// a failed Restore every method but Close fails with an error that
+	// wraps the restore's.
 	Restore(ctx context.Context, src RestoreSource) error
 	// Close releases resources. Close is idempotent; later calls of other
 	// methods fail with ErrClosed.
@@ -143,9 +145,25 @@ type CheckpointListener interface {
 	NotifyCheckpointAborted(id int64) error
 }
 
+// ClaimMode says who owns the files of a restored checkpoint.
+type ClaimMode uint8
+
+const (
+	// NoClaim (the default): the restored files stay the property of their
+	// checkpoint or savepoint. A backend never references them from its own
+	// checkpoints, so its first checkpoint is full.
+	NoClaim ClaimMode = iota
+	// Claim: the restored checkpoint is adopted. An incremental backend
+	// restored into the same key groups references its shared files from
+	// its next checkpoints, which stay incremental.
+	Claim
+)
+
 // RestoreSource is what a keyed backend restores from: the handles of one
 // operator that may overlap its key groups.
 type RestoreSource struct {
+	// Mode is NoClaim unless set.
+	Mode  ClaimMode
 	Store snapshot.Storage
 	// Dir is the directory of the _metadata the handles come from.
 	Dir string

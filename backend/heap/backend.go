@@ -35,6 +35,7 @@ type Backend[K comparable] struct {
 	restored map[string]*restoredState[K]
 
 	epoch  uint64 // epoch of the next capture
+	failed error  // a Restore failed: the restored state is partial
 	closed bool
 }
 
@@ -58,10 +59,18 @@ func New[K comparable](opts backend.KeyedOptions[K]) (*Backend[K], error) {
 	return b, nil
 }
 
-// SetCurrentKey implements backend.KeyedBackend.
-func (b *Backend[K]) SetCurrentKey(key K) error {
+// unusable returns why the backend cannot be used, or nil.
+func (b *Backend[K]) unusable() error {
 	if b.closed {
 		return backend.ErrClosed
+	}
+	return b.failed
+}
+
+// SetCurrentKey implements backend.KeyedBackend.
+func (b *Backend[K]) SetCurrentKey(key K) error {
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	return b.current.Set(key)
 }
@@ -81,8 +90,8 @@ func (b *Backend[K]) MaxParallelism() int { return b.opts.MaxParallelism }
 // Keys implements backend.KeyedBackend. States restored but not registered
 // yet are enumerated too.
 func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
-	if b.closed {
-		return backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	if st, ok := b.stores[state]; ok {
 		st.Keys(namespace, fn)
@@ -107,8 +116,8 @@ func (b *Backend[K]) ObjectContext() backend.ObjectContext[K] {
 
 // RegisterObjectStore implements backend.ObjectBackend.
 func (b *Backend[K]) RegisterObjectStore(reg backend.ObjectRegistration[K]) (backend.ObjectStore[K], error) {
-	if b.closed {
-		return nil, backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return nil, err
 	}
 	if st, ok := b.stores[reg.Name]; ok {
 		if st.Kind() != reg.Kind {
@@ -164,8 +173,8 @@ func (b *Backend[K]) Close() error {
 // until its state is registered; then the new serializers judge it and it
 // is decoded (or migrated) into objects.
 func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) error {
-	if b.closed {
-		return backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	if len(b.stores) > 0 {
 		return fmt.Errorf("operator %q: %w", b.opts.OperatorUID, backend.ErrRestoreAfterUse)
@@ -180,7 +189,9 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 			continue
 		}
 		if err := b.restoreHandle(ctx, src, h, r); err != nil {
-			return fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
+			err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
+			b.failed = fmt.Errorf("backend unusable after a failed restore: %w", err)
+			return err
 		}
 	}
 	return nil

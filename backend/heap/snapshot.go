@@ -12,8 +12,8 @@ import (
 // Snapshot implements backend.KeyedBackend: it freezes the maps of every
 // key group of every state. It copies no entry.
 func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
-	if b.closed {
-		return nil, backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return nil, err
 	}
 	c := &capture[K]{
 		uid:         b.opts.OperatorUID,

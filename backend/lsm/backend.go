@@ -13,6 +13,7 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -80,7 +82,8 @@ type Backend[K comparable] struct {
 
 	files  *uploads
 	chkSeq int
-	used   bool // a state was registered: Restore is no longer allowed
+	used   bool  // a state was registered: Restore is no longer allowed
+	failed error // a Restore failed: the database is unusable
 	closed bool
 }
 
@@ -182,10 +185,18 @@ func (b *Backend[K]) closeDB() error {
 	return err
 }
 
-// SetCurrentKey implements backend.KeyedBackend.
-func (b *Backend[K]) SetCurrentKey(key K) error {
+// unusable returns why the backend cannot be used, or nil.
+func (b *Backend[K]) unusable() error {
 	if b.closed {
 		return backend.ErrClosed
+	}
+	return b.failed
+}
+
+// SetCurrentKey implements backend.KeyedBackend.
+func (b *Backend[K]) SetCurrentKey(key K) error {
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	return b.current.Set(key)
 }
@@ -220,16 +231,28 @@ func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
 
 // ByteTable implements backend.ByteBackend.
 func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable, error) {
-	if b.closed {
-		return nil, backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return nil, err
 	}
+	st := b.states[reg.Name]
 	if t, ok := b.tables[reg.Name]; ok {
 		if t.kind != reg.Kind {
 			return nil, b.conflict(reg.Name, t.kind, reg.Kind)
 		}
+		if !sameSerializers(st.serializers, reg.Serializers) {
+			// Let the new handle judge the serializers in use (and adopt a
+			// reconfigured one); the data was rewritten already.
+			m, err := b.resolve(reg, st)
+			if err != nil {
+				return nil, err
+			}
+			if m.Value != nil || m.UserKey != nil {
+				return nil, fmt.Errorf("%w: operator %q state %q is in use with serializers that the new ones would migrate",
+					backend.ErrStateConflict, b.opts.OperatorUID, reg.Name)
+			}
+		}
 		return t, nil
 	}
-	st := b.states[reg.Name]
 	if st == nil {
 		var err error
 		if st, err = b.addState(reg.Name, reg.Kind, reg.Serializers); err != nil {
@@ -239,18 +262,14 @@ func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable,
 		if st.kind != reg.Kind {
 			return nil, b.conflict(reg.Name, st.kind, reg.Kind)
 		}
-		m, err := reg.Migrate(append([]backend.SerializerSnapshot{}, st.serializers...))
+		m, err := b.resolve(reg, st)
 		if err != nil {
-			var ie *backend.IncompatibleStateError
-			if errors.As(err, &ie) {
-				ie.Operator, ie.State = b.opts.OperatorUID, reg.Name
-			}
 			return nil, err
 		}
 		if err := b.migrate(st, m); err != nil {
 			return nil, fmt.Errorf("operator %q state %q: migrate: %w", b.opts.OperatorUID, reg.Name, err)
 		}
-		st.serializers = reg.Serializers
+		st.serializers = m.Serializers
 	}
 	b.used = true
 	t := &table[K]{b: b, sid: st.sid, kind: reg.Kind}
@@ -258,10 +277,28 @@ func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable,
 	return t, nil
 }
 
+// resolve asks the registration how to read the data of st.
+func (b *Backend[K]) resolve(reg backend.ByteRegistration, st *stateInfo) (backend.ByteMigration, error) {
+	m, err := reg.Migrate(append([]backend.SerializerSnapshot{}, st.serializers...))
+	if err != nil {
+		var ie *backend.IncompatibleStateError
+		if errors.As(err, &ie) {
+			ie.Operator, ie.State = b.opts.OperatorUID, reg.Name
+		}
+	}
+	return m, err
+}
+
+func sameSerializers(a, b []backend.SerializerSnapshot) bool {
+	return slices.EqualFunc(a, b, func(x, y backend.SerializerSnapshot) bool {
+		return x.Name == y.Name && x.Version == y.Version && bytes.Equal(x.Config, y.Config)
+	})
+}
+
 // Keys implements backend.KeyedBackend.
 func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
-	if b.closed {
-		return backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	st := b.states[state]
 	if st == nil {
@@ -273,8 +310,9 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 		return err
 	}
 	defer it.Close()
-	var last []byte
+	var last []byte // the key reported last in this key group, if haveLast
 	for kg := b.groups.Start; kg <= b.groups.End; kg++ {
+		haveLast := false
 		prefix := appendStatePrefix(nil, kg, st.sid)
 		for valid := it.SeekGE(prefix); valid; valid = it.Next() {
 			k := it.Key()
@@ -285,10 +323,10 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 			if err != nil {
 				return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: "row key", Err: err}
 			}
-			if string(r.ns) != namespace || string(r.key) == string(last) {
+			if string(r.ns) != namespace || haveLast && string(r.key) == string(last) {
 				continue // another namespace, or another entry of the same map
 			}
-			last = append(last[:0], r.key...)
+			last, haveLast = append(last[:0], r.key...), true
 			key, err := b.keySer.Decode(r.key)
 			if err != nil {
 				return fmt.Errorf("lsm: decode key: %w", err)
@@ -297,7 +335,6 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 				return nil
 			}
 		}
-		last = last[:0]
 	}
 	return it.Error()
 }
@@ -380,8 +417,8 @@ func (b *Backend[K]) NotifyCheckpointAborted(id int64) error {
 // level, so the next level-0 compaction rewrites much of the database:
 // do not call it routinely.
 func (b *Backend[K]) Compact(ctx context.Context) error {
-	if b.closed {
-		return backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	lo, hi := spanOf(b.groups.Start, b.groups.End)
 	if err := b.db.Compact(ctx, lo, hi, true); err != nil {

@@ -127,7 +127,7 @@ func TestIncrementalUploadsOnlyNewFiles(t *testing.T) {
 		t.Fatalf("checkpoint 2 uploads %d bytes of new SST files and reuses %d: want at most 10%% new", fresh, reused)
 	}
 	// Checkpoint 2 restores to its own state, incremental or not.
-	r := newRestored(t, store, dir2)
+	r := newRestored(t, store, dir2, backend.Claim)
 	for _, k := range []int{0, 999, 1000, 99999} {
 		want := "a"
 		if k < 1000 {
@@ -141,22 +141,34 @@ func TestIncrementalUploadsOnlyNewFiles(t *testing.T) {
 			t.Fatalf("key %d after restore: (%.10q, %v, %v), want %q…", k, v, ok, err, want)
 		}
 	}
-	// After a same-range restore the history is kept: the next checkpoint
-	// references the restored files.
+	// After a same-range restore in CLAIM mode the history is kept: the
+	// next checkpoint references the restored files.
 	r.put(500, 510, "c")
 	_, md3 := r.checkpoint(3)
-	kept := 0
-	for p := range sharedFiles(md3) {
-		if _, ok := second["../shared/"+strings.TrimPrefix(p, "../shared/")]; ok {
-			kept++
-		}
+	if n := common(sharedFiles(md3), second); n == 0 {
+		t.Fatal("the first checkpoint after a CLAIM restore references none of the restored files")
 	}
-	if kept == 0 {
-		t.Fatal("the first checkpoint after a same-range restore references none of the restored files")
+	// In NO_CLAIM mode the first checkpoint after the restore is full.
+	nc := newRestored(t, store, dir2, backend.NoClaim)
+	nc.put(500, 510, "d")
+	_, md4 := nc.checkpoint(4)
+	if n := common(sharedFiles(md4), second); n != 0 {
+		t.Fatalf("the first checkpoint after a NO_CLAIM restore references %d restored files, want none", n)
 	}
 }
 
-func newRestored(t *testing.T, store snapshot.Storage, dir string) *job {
+// common counts the paths in both a and b.
+func common(a, b map[string]int64) int {
+	n := 0
+	for p := range a {
+		if _, ok := b[p]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+func newRestored(t *testing.T, store snapshot.Storage, dir string, mode backend.ClaimMode) *job {
 	md, err := snapshot.ReadMetadata(context.Background(), store, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +179,9 @@ func newRestored(t *testing.T, store snapshot.Storage, dir string) *job {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	if err := b.Restore(context.Background(), backend.KeyedRestoreSource(store, dir, &md.Operators[0])); err != nil {
+	src := backend.KeyedRestoreSource(store, dir, &md.Operators[0])
+	src.Mode = mode
+	if err := b.Restore(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
 	v, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "v", Serializer: backend.BytesSerializer{}})
@@ -263,5 +277,59 @@ func TestSavepointAndFullCheckpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// failingStore fails the creation of files whose name contains fail.
+type failingStore struct {
+	snapshot.Storage
+	fail string
+}
+
+func (s failingStore) Create(ctx context.Context, name string, o snapshot.CreateOptions) (snapshot.FileWriter, error) {
+	if strings.Contains(name, s.fail) {
+		return nil, fmt.Errorf("injected failure creating %s", name)
+	}
+	return s.Storage.Create(ctx, name, o)
+}
+
+// TestFailedCheckpointKeepsCommittedOnes: a checkpoint that started before
+// the previous one was confirmed uploads that one's new files again; when
+// it then fails, its cleanup must not remove the committed checkpoint's
+// files.
+func TestFailedCheckpointKeepsCommittedOnes(t *testing.T) {
+	ctx := context.Background()
+	store, err := snapshot.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := newJob(t, store, t.TempDir())
+	j.put(0, 3000, "a")
+	c1, err := j.b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := j.b.Snapshot() // before checkpoint 1 is confirmed
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(s snapshot.Storage, id int64) backend.SnapshotTarget {
+		return backend.SnapshotTarget{Store: s, Dir: snapshot.CheckpointDir("job", id), FilePrefix: "op-0", CheckpointID: id,
+			Kind: snapshot.KindCheckpoint, SharedDir: "../shared"}
+	}
+	hs, err := c1.Write(ctx, target(store, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := &snapshot.Metadata{JobID: "job", CheckpointID: 1, Kind: snapshot.KindCheckpoint, Completed: time.Now(),
+		Operators: []snapshot.OperatorState{{UID: "op", Parallelism: 1, MaxParallelism: 128, Subtasks: []snapshot.SubtaskState{{Keyed: hs}}}}}
+	if err := snapshot.CommitMetadata(ctx, store, snapshot.CheckpointDir("job", 1), md); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Write(ctx, target(failingStore{store, "MANIFEST"}, 2)); err == nil {
+		t.Fatal("checkpoint 2 did not fail")
+	}
+	if errs := snapshot.Verify(ctx, store, snapshot.CheckpointDir("job", 1), md); len(errs) > 0 {
+		t.Fatalf("checkpoint 1 damaged by the failure of checkpoint 2: %v", errs)
 	}
 }

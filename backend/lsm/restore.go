@@ -28,13 +28,14 @@ import (
 // restored from their files: the one that overlaps the most becomes the
 // database, everything outside this backend's key groups is excised, and
 // the overlapping rows of the others are ingested as new SST files. When
-// a single native handle covers exactly this backend's key groups, its
-// shared files count as confirmed, so the next checkpoint stays
-// incremental. Handles in the key-group stream format (heap snapshots,
+// a single native handle covers exactly this backend's key groups and the
+// restore claims it (backend.Claim), its shared files count as confirmed,
+// so the next checkpoint stays incremental; otherwise the first checkpoint
+// is full. Handles in the key-group stream format (heap snapshots,
 // canonical savepoints) are loaded row by row.
 func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) error {
-	if b.closed {
-		return backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return err
 	}
 	if b.used {
 		return fmt.Errorf("operator %q: %w", b.opts.OperatorUID, backend.ErrRestoreAfterUse)
@@ -62,7 +63,9 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 		}
 	}
 	if err := b.restore(ctx, src, native, streams); err != nil {
-		return fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
+		err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
+		b.failed = fmt.Errorf("backend unusable after a failed restore: %w", err)
+		return err
 	}
 	b.used = true
 	return nil
@@ -72,8 +75,8 @@ func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, nat
 	if len(native) > 0 {
 		overlap := func(h *snapshot.KeyedStateHandle) int { return backend.HandleKeyGroups(h).Intersect(b.groups).Len() }
 		base := slices.MaxFunc(native, func(x, y *snapshot.KeyedStateHandle) int { return overlap(x) - overlap(y) })
-		exact := len(native)+len(streams) == 1 && backend.HandleKeyGroups(base) == b.groups
-		if err := b.restoreBase(ctx, src, base, exact); err != nil {
+		adopt := src.Mode == backend.Claim && len(native)+len(streams) == 1 && backend.HandleKeyGroups(base) == b.groups
+		if err := b.restoreBase(ctx, src, base, adopt); err != nil {
 			return err
 		}
 		for _, h := range native {
@@ -92,12 +95,15 @@ func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, nat
 	return nil
 }
 
-// localName is the name a snapshot file had in the database directory.
+// localName is the name a snapshot file had in the database directory:
+// shared files are stored as "<instance id>-<checkpoint id>-<name>".
 func localName(ref snapshot.FileRef) string {
 	base := path.Base(ref.Path)
 	if ref.Scope == snapshot.ScopeShared {
-		if _, name, ok := strings.Cut(base, "-"); ok {
-			return name
+		if _, rest, ok := strings.Cut(base, "-"); ok {
+			if _, name, ok := strings.Cut(rest, "-"); ok {
+				return name
+			}
 		}
 	}
 	return base
@@ -153,8 +159,9 @@ func fetch(ctx context.Context, store snapshot.Storage, dir string, ref snapshot
 }
 
 // restoreBase makes h's files the database and excises the key groups
-// outside this backend's range.
-func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, exact bool) error {
+// outside this backend's range. With adopt, h's shared files become the
+// confirmed ones that the next checkpoint references.
+func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, adopt bool) error {
 	if err := b.closeDB(); err != nil {
 		return err
 	}
@@ -185,7 +192,7 @@ func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource,
 			return fmt.Errorf("excise above key group %d: %w", b.groups.End, err)
 		}
 	}
-	if exact {
+	if adopt {
 		b.files.mu.Lock()
 		b.files.confirmed = shared
 		b.files.mu.Unlock()

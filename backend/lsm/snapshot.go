@@ -21,8 +21,8 @@ import (
 // takes a Pebble checkpoint (hard links) into a local directory. The pause
 // is the flush of at most one memtable plus the links.
 func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
-	if b.closed {
-		return nil, backend.ErrClosed
+	if err := b.unusable(); err != nil {
+		return nil, err
 	}
 	if err := b.db.Flush(); err != nil {
 		return nil, fmt.Errorf("lsm: snapshot: flush: %w", err)
@@ -83,9 +83,10 @@ type transfer struct {
 
 // Write implements backend.SnapshotCapture. For a checkpoint with a
 // SharedDir, SST files go to the shared directory named
-// "<instance id>-<file>", and those the last confirmed checkpoint already
-// uploaded are referenced instead; every other file goes to
-// Dir/FilePrefix/. A savepoint holds every file, unshared.
+// "<instance id>-<checkpoint id>-<file>", and those the last confirmed
+// checkpoint already uploaded are referenced instead; every other file goes
+// to Dir/FilePrefix/. A savepoint holds every file, unshared. On error the
+// files this call uploaded are removed.
 func (c *capture) Write(ctx context.Context, target backend.SnapshotTarget) ([]snapshot.KeyedStateHandle, error) {
 	defer c.Release()
 	h, err := c.write(ctx, target)
@@ -107,12 +108,15 @@ func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*sn
 		t := &transfer{local: name, upload: true}
 		switch {
 		case shared && strings.HasSuffix(name, ".sst"):
-			if ref, ok := c.confirmed[name]; ok {
-				t.stored, t.ref, t.upload = ref.Path, ref, false
-			} else {
-				t.stored = path.Join(target.Dir, target.SharedDir, c.id+"-"+name)
-			}
 			t.ref.Scope = snapshot.ScopeShared
+			if ref, ok := c.confirmed[name]; ok && insideJob(ref.Path, target.Dir) {
+				t.stored, t.ref, t.upload = ref.Path, ref, false
+				break
+			}
+			// The checkpoint id makes the name unique to this upload, so
+			// removing it after a failure never touches a file that
+			// another checkpoint committed.
+			t.stored = path.Join(target.Dir, target.SharedDir, fmt.Sprintf("%s-%d-%s", c.id, target.CheckpointID, name))
 		default:
 			t.stored = path.Join(target.Dir, target.FilePrefix, name)
 			t.ref.Scope = snapshot.ScopeExclusive
@@ -163,6 +167,15 @@ func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*sn
 		c.files.mu.Unlock()
 	}
 	return h, nil
+}
+
+// insideJob reports whether the stored file p is reachable from dir with at
+// most one "..": a checkpoint references only files of its own job (a
+// checkpoint restored from another job's directory is not referenced but
+// uploaded again).
+func insideJob(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && !strings.HasPrefix(filepath.ToSlash(rel), "../../")
 }
 
 // upload copies a local file to name in store.

@@ -5,8 +5,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/stated-io/stated/backend"
-
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -30,8 +28,8 @@ func (t *table[K]) entry(ns string, userKey []byte) []byte {
 }
 
 func (t *table[K]) get(k []byte) ([]byte, bool, error) {
-	if t.b.closed {
-		return nil, false, backend.ErrClosed
+	if err := t.b.unusable(); err != nil {
+		return nil, false, err
 	}
 	v, closer, err := t.b.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -47,14 +45,23 @@ func (t *table[K]) get(k []byte) ([]byte, bool, error) {
 func (t *table[K]) Get(ns string) ([]byte, bool, error) { return t.get(t.row(ns)) }
 
 func (t *table[K]) Put(ns string, value []byte) error {
+	if err := t.b.unusable(); err != nil {
+		return err
+	}
 	return t.b.db.Set(t.row(ns), value, pebble.NoSync)
 }
 
 func (t *table[K]) Append(ns string, elements []byte) error {
+	if err := t.b.unusable(); err != nil {
+		return err
+	}
 	return t.b.db.Merge(t.row(ns), elements, pebble.NoSync)
 }
 
 func (t *table[K]) Delete(ns string) error {
+	if err := t.b.unusable(); err != nil {
+		return err
+	}
 	k := t.row(ns)
 	if t.kind == snapshot.StateMap {
 		return t.b.db.DeleteRange(k, prefixEnd(k), pebble.NoSync)
@@ -67,16 +74,22 @@ func (t *table[K]) GetEntry(ns string, userKey []byte) ([]byte, bool, error) {
 }
 
 func (t *table[K]) PutEntry(ns string, userKey, value []byte) error {
+	if err := t.b.unusable(); err != nil {
+		return err
+	}
 	return t.b.db.Set(t.entry(ns, userKey), value, pebble.NoSync)
 }
 
 func (t *table[K]) DeleteEntry(ns string, userKey []byte) error {
+	if err := t.b.unusable(); err != nil {
+		return err
+	}
 	return t.b.db.Delete(t.entry(ns, userKey), pebble.NoSync)
 }
 
 func (t *table[K]) Entries(ns string, fn func(userKey, value []byte) bool) error {
-	if t.b.closed {
-		return backend.ErrClosed
+	if err := t.b.unusable(); err != nil {
+		return err
 	}
 	prefix := t.row(ns)
 	it, err := t.b.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
