@@ -346,7 +346,7 @@ func benchLSMRestore(e *env) ([]Result, error) {
 		waitIdle(idleLimit)
 		dur, err := timed(func() error {
 			var err error
-			n, err = copyHandleFiles(f.store, f.chkDir, f.last, dest, 4, localFileName)
+			n, err = copyHandleFiles(f.store, f.chkDir, f.last, dest, 4, lsm.LocalName)
 			return err
 		})
 		if err == nil && n != size {

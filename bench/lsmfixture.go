@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -123,7 +121,7 @@ func cloneToRaw(c lsmConfig, b *lsm.Backend[string], store snapshot.Storage, dir
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := copyHandleFiles(store, dir, hs, dest, 4, localFileName); err != nil {
+	if _, err := copyHandleFiles(store, dir, hs, dest, 4, lsm.LocalName); err != nil {
 		return nil, nil, err
 	}
 	raw, err := openRawDB(c, dest)
@@ -131,18 +129,6 @@ func cloneToRaw(c lsmConfig, b *lsm.Backend[string], store snapshot.Storage, dir
 		return nil, nil, err
 	}
 	return raw, hs, nil
-}
-
-// localFileName is the name a checkpoint file had in the database
-// directory: shared files are stored as "<instance id>-<name>".
-func localFileName(ref snapshot.FileRef) string {
-	base := path.Base(ref.Path)
-	if ref.Scope == snapshot.ScopeShared {
-		if _, name, ok := strings.Cut(base, "-"); ok {
-			return name
-		}
-	}
-	return base
 }
 
 // close closes the DB and removes its directory.

@@ -95,9 +95,10 @@ func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, nat
 	return nil
 }
 
-// localName is the name a snapshot file had in the database directory:
-// shared files are stored as "<instance id>-<checkpoint id>-<name>".
-func localName(ref snapshot.FileRef) string {
+// LocalName is the name a file of a native (Format) handle has in the
+// database directory: shared files are stored as
+// "<instance id>-<checkpoint id>-<name>", the others under their own name.
+func LocalName(ref snapshot.FileRef) string {
 	base := path.Base(ref.Path)
 	if ref.Scope == snapshot.ScopeShared {
 		if _, rest, ok := strings.Cut(base, "-"); ok {
@@ -122,7 +123,7 @@ func (b *Backend[K]) download(ctx context.Context, src backend.RestoreSource, h 
 		if err != nil {
 			return &snapshot.CorruptError{Path: ref.Path, Offset: -1, Reason: "bad path in handle", Err: err}
 		}
-		local := localName(ref)
+		local := LocalName(ref)
 		if local == "." || local == "/" || local == "" {
 			return &snapshot.CorruptError{Path: stored, Offset: -1, Reason: "no file name"}
 		}
