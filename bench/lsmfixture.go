@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -97,7 +96,7 @@ func openRawDB(c lsmConfig, dir string) (*rawDB, error) {
 	o := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       uint64(c.memTableBytes),
-		Merger:             benchMerger,
+		Merger:             lsm.ListMerger,
 		DisableWAL:         true,
 		Cache:              cache,
 		Logger:             quietLogger{},
@@ -146,52 +145,6 @@ func (quietLogger) Errorf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 }
 func (quietLogger) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-
-// benchMerger concatenates operands oldest first, as the LSM backend's
-// list merger does. It carries that merger's name ("stated.list.v1"):
-// Pebble refuses to open a DB with another merger name than the one that
-// created it, and the raw DBs open copies of LSM checkpoints.
-var benchMerger = &pebble.Merger{
-	Name: "stated.list.v1",
-	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
-		return &catMerger{newer: [][]byte{append([]byte(nil), value...)}}, nil
-	},
-}
-
-// catMerger collects copies of the operands and concatenates them on
-// Finish.
-type catMerger struct {
-	older [][]byte // newest first
-	newer [][]byte // oldest first
-}
-
-func (m *catMerger) MergeNewer(value []byte) error {
-	m.newer = append(m.newer, append([]byte(nil), value...))
-	return nil
-}
-
-func (m *catMerger) MergeOlder(value []byte) error {
-	m.older = append(m.older, append([]byte(nil), value...))
-	return nil
-}
-
-func (m *catMerger) Finish(bool) ([]byte, io.Closer, error) {
-	n := 0
-	for _, p := range m.older {
-		n += len(p)
-	}
-	for _, p := range m.newer {
-		n += len(p)
-	}
-	out := make([]byte, 0, n)
-	for i := len(m.older) - 1; i >= 0; i-- {
-		out = append(out, m.older[i]...)
-	}
-	for _, p := range m.newer {
-		out = append(out, p...)
-	}
-	return out, nil, nil
-}
 
 // scanRaw reads every key and value of r once (warms the block cache) and
 // returns the number of keys.

@@ -149,7 +149,7 @@ func (b *Backend[K]) pebbleOptions(readOnly bool) *pebble.Options {
 	o := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       uint64(b.opts.MemTableSize),
-		Merger:             listMerger,
+		Merger:             ListMerger,
 		DisableWAL:         true,
 		ReadOnly:           readOnly,
 		Logger:             pebbleLogger{b.opts.Logger},

@@ -10,10 +10,13 @@ import (
 // change.
 const listMergerName = "stated.list.v1"
 
-// listMerger appends list elements without reading: a list value is the
-// concatenation of uvarint-length-prefixed elements, so merging operands
-// is concatenating them, oldest first.
-var listMerger = &pebble.Merger{
+// ListMerger is the merge operator of every database of the backend: it
+// appends list elements without reading. A list value is the concatenation
+// of uvarint-length-prefixed elements, so merging operands is
+// concatenating them, oldest first. Tools that open a database or a native
+// checkpoint of the backend with Pebble need it (Pebble refuses a database
+// whose merger name differs).
+var ListMerger = &pebble.Merger{
 	Name: listMergerName,
 	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
 		return &concatMerger{newer: [][]byte{append([]byte(nil), value...)}}, nil
