@@ -38,27 +38,7 @@ func benchValueGet(e *env) ([]Result, error) {
 	}
 	d := e.dataset()
 	order := permutation(len(d.keys), e.cfg.seed, 1)
-	heapGet := func() (time.Duration, error) {
-		n := 0
-		dur, err := timed(func() error {
-			for _, i := range order {
-				if err := f.b.SetCurrentKey(d.keys[i]); err != nil {
-					return err
-				}
-				v, ok, err := f.st.Value()
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errMissing
-				}
-				n += len(v)
-			}
-			return nil
-		})
-		sink.Add(int64(n))
-		return dur, err
-	}
+	heapGet := valueGets(f.b, f.st, d.keys, order)
 	mapGet := func() (time.Duration, error) {
 		n := 0
 		dur, err := timed(func() error {

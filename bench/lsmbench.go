@@ -40,27 +40,7 @@ func benchLSMValueGet(e *env) ([]Result, error) {
 	c := e.cfg
 	d := e.dataset()
 	order := permutation(c.lsm.keys, c.seed, 11)[:c.lsm.ops]
-	lsmGet := func() (time.Duration, error) {
-		n := 0
-		dur, err := timed(func() error {
-			for _, i := range order {
-				if err := f.b.SetCurrentKey(d.keys[i]); err != nil {
-					return err
-				}
-				v, ok, err := f.st.Value()
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errMissing
-				}
-				n += len(v)
-			}
-			return nil
-		})
-		sink.Add(int64(n))
-		return dur, err
-	}
+	lsmGet := valueGets(f.b, f.st, d.keys, order)
 	pebbleGet := func() (time.Duration, error) {
 		n := 0
 		dur, err := timed(func() error {

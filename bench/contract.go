@@ -1,0 +1,34 @@
+package main
+
+import (
+	"time"
+
+	"github.com/stated-io/stated/backend"
+)
+
+// valueGets returns the read path through the backend contract, the same
+// for every backend: for each index in order, SetCurrentKey of keys[i]
+// and Value of st, timed as one run.
+func valueGets(b backend.KeyedBackend[string], st backend.ValueState[[]byte], keys []string, order []int) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		n := 0
+		dur, err := timed(func() error {
+			for _, i := range order {
+				if err := b.SetCurrentKey(keys[i]); err != nil {
+					return err
+				}
+				v, ok, err := st.Value()
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errMissing
+				}
+				n += len(v)
+			}
+			return nil
+		})
+		sink.Add(int64(n))
+		return dur, err
+	}
+}
