@@ -121,7 +121,11 @@ func New[K comparable](opts Options[K]) (*Backend[K], error) {
 		tables:  map[string]*table[K]{},
 		files:   newUploads(),
 	}
-	b.dir = filepath.Join(opts.Dir, fmt.Sprintf("%s-%d-%s", fileSafe(opts.OperatorUID), opts.Subtask, b.id))
+	prefix := fmt.Sprintf("%s-%d-", fileSafe(opts.OperatorUID), opts.Subtask)
+	for _, d := range sweepStale(opts.Dir, prefix) {
+		opts.Logger.Info("lsm: removed the local directory of a backend that is gone", "dir", d)
+	}
+	b.dir = filepath.Join(opts.Dir, prefix+b.id)
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm: %w", err)
 	}

@@ -14,7 +14,8 @@ type Options[K comparable] struct {
 	backend.KeyedOptions[K]
 	// Dir is the local working directory; the backend keeps its database
 	// and local checkpoints in a directory of its own below it and removes
-	// that directory on Close. Required.
+	// that directory on Close. New removes the directories that killed
+	// processes left there for the same operator subtask. Required.
 	Dir string
 	// CacheSize is the block cache size in bytes. Default 64 MiB.
 	CacheSize int64
