@@ -32,3 +32,30 @@ func valueGets(b backend.KeyedBackend[string], st backend.ValueState[[]byte], ke
 		return dur, err
 	}
 }
+
+// mapGets is valueGets for a MapState: each index x of order reads user key
+// users[x%len(users)] of key outer[x/len(users)].
+func mapGets(b backend.KeyedBackend[string], st backend.MapState[string, []byte], outer, users []string, order []int) func() (time.Duration, error) {
+	nu := len(users)
+	return func() (time.Duration, error) {
+		n := 0
+		dur, err := timed(func() error {
+			for _, x := range order {
+				if err := b.SetCurrentKey(outer[x/nu]); err != nil {
+					return err
+				}
+				v, ok, err := st.Get(users[x%nu])
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errMissing
+				}
+				n += len(v)
+			}
+			return nil
+		})
+		sink.Add(int64(n))
+		return dur, err
+	}
+}

@@ -131,27 +131,7 @@ func benchMapGet(e *env) ([]Result, error) {
 	}
 	nu := len(users)
 	order := permutation(len(outer)*nu, c.seed, 3)
-	heapGet := func() (time.Duration, error) {
-		n := 0
-		dur, err := timed(func() error {
-			for _, x := range order {
-				if err := b.SetCurrentKey(outer[x/nu]); err != nil {
-					return err
-				}
-				v, ok, err := st.Get(users[x%nu])
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errMissing
-				}
-				n += len(v)
-			}
-			return nil
-		})
-		sink.Add(int64(n))
-		return dur, err
-	}
+	heapGet := mapGets(b, st, outer, users, order)
 	mapGet := func() (time.Duration, error) {
 		n := 0
 		dur, err := timed(func() error {

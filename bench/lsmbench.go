@@ -165,27 +165,7 @@ func benchLSMMapGet(e *env) ([]Result, error) {
 		return nil, err
 	}
 	order := permutation(entries, c.seed, 13)[:min(c.lsm.ops, entries)]
-	lsmGet := func() (time.Duration, error) {
-		n := 0
-		dur, err := timed(func() error {
-			for _, x := range order {
-				if err := b.SetCurrentKey(outer[x/nu]); err != nil {
-					return err
-				}
-				v, ok, err := st.Get(users[x%nu])
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errMissing
-				}
-				n += len(v)
-			}
-			return nil
-		})
-		sink.Add(int64(n))
-		return dur, err
-	}
+	lsmGet := mapGets(b, st, outer, users, order)
 	pebbleGet := func() (time.Duration, error) {
 		n := 0
 		dur, err := timed(func() error {

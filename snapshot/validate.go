@@ -78,13 +78,9 @@ func validateKeyedHandle(h *KeyedStateHandle, maxP int, savepoint bool) error {
 	names := make(map[string]struct{}, len(h.States))
 	for i := range h.States {
 		s := &h.States[i]
-		if s.Name == "" {
-			return fmt.Errorf("state %d: empty name", i)
+		if err := checkStateName(names, i, s.Name); err != nil {
+			return err
 		}
-		if _, dup := names[s.Name]; dup {
-			return fmt.Errorf("state %d: duplicate name %q", i, s.Name)
-		}
-		names[s.Name] = struct{}{}
 		if s.Kind < StateValue || s.Kind > StateAggregating {
 			return fmt.Errorf("state %q: unknown kind %d", s.Name, s.Kind)
 		}
@@ -140,13 +136,9 @@ func validateOperatorHandle(h *OperatorStateHandle, savepoint bool) error {
 	names := make(map[string]struct{}, len(h.States))
 	for i := range h.States {
 		s := &h.States[i]
-		if s.Name == "" {
-			return fmt.Errorf("state %d: empty name", i)
+		if err := checkStateName(names, i, s.Name); err != nil {
+			return err
 		}
-		if _, dup := names[s.Name]; dup {
-			return fmt.Errorf("state %d: duplicate name %q", i, s.Name)
-		}
-		names[s.Name] = struct{}{}
 		if s.Mode < ModeSplit || s.Mode > ModeBroadcast {
 			return fmt.Errorf("state %q: unknown mode %d", s.Name, s.Mode)
 		}
@@ -180,4 +172,17 @@ func checkCompression(c Compression) error {
 		return nil
 	}
 	return fmt.Errorf("compression %d: %w", c, ErrUnsupported)
+}
+
+// checkStateName checks that the name of state i of a handle is neither
+// empty nor among the names seen before, and records it.
+func checkStateName(seen map[string]struct{}, i int, name string) error {
+	if name == "" {
+		return fmt.Errorf("state %d: empty name", i)
+	}
+	if _, dup := seen[name]; dup {
+		return fmt.Errorf("state %d: duplicate name %q", i, name)
+	}
+	seen[name] = struct{}{}
+	return nil
 }
