@@ -1,0 +1,523 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/snapshot"
+)
+
+// ErrConfig is wrapped by the errors of a configuration the job cannot
+// run with (a command line maps it to exit code 2).
+var ErrConfig = errors.New("invalid configuration")
+
+// Result describes a finished run.
+type Result struct {
+	// Restored is the location of the snapshot the job restored from; ""
+	// for a fresh start.
+	Restored string
+	// Savepoint is the location of the final savepoint of
+	// StopWithSavepoint; "" otherwise.
+	Savepoint string
+	// LastCheckpoint is the location of the last checkpoint completed by
+	// this run; "" if none.
+	LastCheckpoint string
+	// Completed and Failed count this run's checkpoints and savepoints.
+	Completed, Failed int
+}
+
+// runtime is the state of one Run.
+type runtime struct {
+	job    *Job
+	cfg    *config.Job
+	logger *slog.Logger
+	now    func() time.Time
+	runID  string
+	jobID  string
+
+	parallelism, maxParallelism int
+
+	ckptStore snapshot.Storage
+	ckptRoot  string // execution.checkpointing.dir as given
+	spStore   snapshot.Storage
+
+	tasks    []*task
+	sources  []*task
+	limiters map[*node]*rateLimiter
+	coord    *coordinator
+
+	async sync.WaitGroup
+}
+
+func (r *runtime) nowMillis() int64 { return r.now().UnixMilli() }
+
+// goAsync runs fn on a goroutine that Run waits for.
+func (r *runtime) goAsync(fn func()) {
+	r.async.Add(1)
+	go func() {
+		defer r.async.Done()
+		fn()
+	}()
+}
+
+func (r *runtime) ckptLocation(dir string) string {
+	return strings.TrimSuffix(r.ckptRoot, "/") + "/" + dir
+}
+
+// savepointTarget opens execution.checkpointing.savepoint-dir and names a
+// new savepoint directory in it.
+func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string, string, error) {
+	root := r.cfg.SavepointDir
+	if root == "" {
+		return nil, "", "", fmt.Errorf("%w: execution.checkpointing.savepoint-dir is not set", ErrConfig)
+	}
+	if r.spStore == nil {
+		s, err := snapshot.OpenStorage(ctx, root)
+		if err != nil {
+			return nil, "", "", err
+		}
+		r.spStore = s
+	}
+	job6 := r.jobID
+	if len(job6) > 6 {
+		job6 = job6[:6]
+	}
+	dir := "savepoint-" + job6 + "-" + randomSuffix(12)
+	return r.spStore, dir, strings.TrimSuffix(root, "/") + "/" + dir, nil
+}
+
+// Run runs the job until its input ends, StopWithSavepoint is called, an
+// operator fails or ctx is cancelled. Cancelling ctx cancels the job: the
+// checkpoints it completed are kept or deleted as
+// execution.checkpointing.externalized-checkpoint-retention says, and Run
+// returns ctx's error.
+func (j *Job) Run(ctx context.Context) (*Result, error) {
+	if j.ran {
+		return nil, fmt.Errorf("%w: Run was called before", ErrInvalidJob)
+	}
+	j.ran = true
+	if j.err != nil {
+		return nil, j.err
+	}
+	cfg := j.opts.Config
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: Options.Config is nil", ErrConfig)
+	}
+	stages, err := j.stages()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRunnable(cfg); err != nil {
+		return nil, err
+	}
+	rt := &runtime{job: j, cfg: cfg, logger: j.opts.Logger, now: j.opts.Now, runID: randomSuffix(8), jobID: cfg.Name,
+		parallelism: cfg.Parallelism, maxParallelism: cfg.MaxParallelism, ckptRoot: cfg.CheckpointDir, limiters: map[*node]*rateLimiter{}}
+	if rt.ckptStore, err = snapshot.OpenStorage(ctx, cfg.CheckpointDir); err != nil {
+		return nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
+	}
+	defer rt.ckptStore.Close()
+	defer func() {
+		if rt.spStore != nil {
+			rt.spStore.Close()
+		}
+	}()
+
+	rs, err := rt.resolveRestore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil {
+		defer rs.close()
+	}
+	nextID, retained, err := rt.checkpointCounter(ctx, rs)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.CheckParallelism(rt.parallelism, rt.maxParallelism); err != nil {
+		return nil, fmt.Errorf("%w: parallelism.default %d with pipeline.max-parallelism %d: %w", ErrConfig, rt.parallelism, rt.maxParallelism, err)
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err := rt.build(runCtx, stages, rs); err != nil {
+		rt.closeAll()
+		return nil, err
+	}
+	rt.coord = newCoordinator(rt, nextID, retained)
+	res := &Result{}
+	if rs != nil {
+		res.Restored = rs.location
+	}
+	rt.logger.Info("job started", "job", rt.jobID, "parallelism", rt.parallelism, "maxParallelism", rt.maxParallelism,
+		"backend", cfg.Backend, "checkpoints", cfg.CheckpointDir, "restored", res.Restored)
+
+	var (
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		failure  error
+	)
+	fail := func(err error) {
+		failOnce.Do(func() { failure = err; cancel(err) })
+	}
+	for _, t := range rt.tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.run(runCtx); err != nil && runCtx.Err() == nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := rt.coord.run(runCtx); err != nil {
+			fail(err)
+		}
+	}()
+	wg.Wait()
+	cancel(errors.New("job ended"))
+	rt.async.Wait()
+	closeErr := rt.closeAll()
+
+	c := rt.coord
+	res.Savepoint, res.LastCheckpoint, res.Completed, res.Failed = c.savepoint, c.lastCompleted, c.completed, c.failed
+	switch {
+	case failure != nil:
+		if cfg.Retention == config.NoExternalizedCheckpoints {
+			rt.deleteRetained(c.retained)
+		}
+		return res, failure
+	case !c.over:
+		// Cancelled by the caller.
+		if cfg.Retention != config.RetainOnCancellation {
+			rt.deleteRetained(c.retained)
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		return res, errors.New("job cancelled")
+	}
+	if cfg.Retention != config.RetainOnCancellation {
+		rt.deleteRetained(c.retained)
+	}
+	return res, closeErr
+}
+
+// checkRunnable refuses configurations the engine cannot run.
+func checkRunnable(cfg *config.Job) error {
+	var errs []error
+	switch cfg.Backend {
+	case config.BackendHashMap, config.BackendLSM:
+	default:
+		errs = append(errs, fmt.Errorf("%w: state.backend.type %q is not available yet: use hashmap or lsm", ErrConfig, cfg.Backend))
+	}
+	if cfg.CheckpointDir == "" {
+		errs = append(errs, fmt.Errorf("%w: execution.checkpointing.dir is not set", ErrConfig))
+	}
+	if cfg.Name == "" {
+		errs = append(errs, fmt.Errorf("%w: pipeline.name is not set", ErrConfig))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *runtime) deleteRetained(dirs []string) {
+	ctx := context.Background()
+	for _, d := range dirs {
+		r.deleteCheckpoint(ctx, d)
+	}
+}
+
+// build creates the subtasks and opens (and restores) every operator.
+// Operators are opened one at a time, before any subtask runs.
+func (r *runtime) build(ctx context.Context, stages []*stage, rs *restoredSnapshot) error {
+	p := r.parallelism
+	byHead := map[*node][]*task{}
+	for _, s := range stages {
+		for i := range p {
+			t := &task{rt: r, stage: s, index: i, seq: len(r.tasks), control: make(chan controlMsg, 16), watermark: NoTimestamp}
+			if s.head.role == roleKeyed {
+				t.inbox = make(chan envelope, inboxCapacity)
+				t.numInputs = p
+				t.inputWM = make([]int64, p)
+				for k := range t.inputWM {
+					t.inputWM[k] = NoTimestamp
+				}
+			}
+			t.blocked = make([]bool, max(t.numInputs, 1))
+			t.pending = make([][]envelope, max(t.numInputs, 1))
+			r.tasks = append(r.tasks, t)
+			byHead[s.head] = append(byHead[s.head], t)
+			if s.head.role == roleSource {
+				r.sources = append(r.sources, t)
+			}
+		}
+		if s.head.role == roleSource && s.head.rate > 0 {
+			r.limiters[s.head] = newRateLimiter(s.head.rate)
+		}
+	}
+	for _, s := range stages {
+		for _, t := range byHead[s.head] {
+			if err := r.buildChain(ctx, t, byHead, rs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// buildChain opens the operators of one subtask, children first so each
+// operator's output exists when it is created.
+func (r *runtime) buildChain(ctx context.Context, t *task, byHead map[*node][]*task, rs *restoredSnapshot) error {
+	ops := map[*node]operator{}
+	nodes := t.stage.nodes
+	t.ops = make([]operator, len(nodes))
+	t.uids = make([]string, len(nodes))
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		var outs fanOut
+		for _, c := range n.children {
+			switch c.role {
+			case roleChained:
+				outs = append(outs, chained{ops[c]})
+			case roleKeyed:
+				var inboxes []chan envelope
+				for _, d := range byHead[c] {
+					inboxes = append(inboxes, d.inbox)
+				}
+				p := newPartitioner(ctx, t.index, c.partition, r.maxParallelism, inboxes)
+				t.outputs = append(t.outputs, p)
+				outs = append(outs, p)
+			}
+		}
+		var out output = discard{}
+		switch len(outs) {
+		case 0:
+		case 1:
+			out = outs[0]
+		default:
+			out = outs
+		}
+		env := &opEnv{ctx: ctx, rt: r, node: n, subtask: t.index, parallelism: r.parallelism, maxParallelism: r.maxParallelism, out: out}
+		if rs != nil && n.uid != "" {
+			env.restore = rs.forOperator(n.uid)
+		}
+		var (
+			op  operator
+			err error
+		)
+		if n.role == roleSource {
+			var src sourceOperator
+			src, err = n.newSource(env)
+			if err == nil {
+				op, t.source = src, src
+			}
+		} else {
+			op, err = n.newOperator(env)
+		}
+		if err != nil {
+			return err
+		}
+		ops[n] = op
+		t.ops[i], t.uids[i] = op, n.uid
+	}
+	t.head = t.ops[0]
+	return nil
+}
+
+// closeAll closes every operator that was opened.
+func (r *runtime) closeAll() error {
+	var errs []error
+	for _, t := range r.tasks {
+		for _, op := range t.ops {
+			if op != nil {
+				if err := op.close(); err != nil {
+					errs = append(errs, fmt.Errorf("%s: close: %w", t.name(), err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkpointCounter returns the id of the first checkpoint of this run
+// (after every chk-<n> directory of the job, complete or not, and after
+// the restored checkpoint) and the directories of the checkpoints this run
+// may delete: the restored one in CLAIM mode.
+func (r *runtime) checkpointCounter(ctx context.Context, rs *restoredSnapshot) (int64, []string, error) {
+	infos, err := snapshot.ListCheckpoints(ctx, r.ckptStore, r.jobID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
+	}
+	next := int64(1)
+	if len(infos) > 0 {
+		next = infos[len(infos)-1].ID + 1
+	}
+	var retained []string
+	if rs != nil {
+		next = max(next, rs.md.CheckpointID+1)
+		if r.cfg.ClaimMode == backend.Claim {
+			if rs.ownDir != "" {
+				retained = append(retained, rs.ownDir)
+			} else {
+				r.logger.Warn("CLAIM mode: the restored snapshot is not a checkpoint of this job in execution.checkpointing.dir, so it is left in place", "restored", rs.location)
+			}
+		}
+	}
+	return next, retained, nil
+}
+
+// restoredSnapshot is the snapshot a run restores from.
+type restoredSnapshot struct {
+	store    snapshot.Storage
+	owned    bool // store is closed with the snapshot
+	dir      string
+	md       *snapshot.Metadata
+	location string
+	mode     backend.ClaimMode
+	// ownDir is the checkpoint's directory in the job's checkpoint
+	// storage when it is one of this job's checkpoints.
+	ownDir string
+	byUID  map[string]*snapshot.OperatorState
+}
+
+func (rs *restoredSnapshot) close() {
+	if rs.owned {
+		rs.store.Close()
+	}
+}
+
+func (rs *restoredSnapshot) forOperator(uid string) *restoreState {
+	return &restoreState{store: rs.store, dir: rs.dir, mode: rs.mode, op: rs.byUID[uid]}
+}
+
+// resolveRestore finds the snapshot of execution.state-recovery.path
+// ("latest": the newest complete checkpoint of the job), checks that its
+// state maps onto the job, and settles the max parallelism.
+func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error) {
+	p := r.cfg.RecoveryPath
+	if p == "" {
+		return nil, nil
+	}
+	rs := &restoredSnapshot{mode: r.cfg.ClaimMode}
+	if p == "latest" {
+		dir, md, err := snapshot.LatestCheckpoint(ctx, r.ckptStore, r.jobID)
+		if errors.Is(err, snapshot.ErrNoCheckpoint) {
+			r.logger.Warn("no complete checkpoint to restore; starting from the beginning", "job", r.jobID, "dir", r.ckptRoot)
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("restore latest: %w", err)
+		}
+		rs.store, rs.dir, rs.md, rs.ownDir = r.ckptStore, dir, md, dir
+		rs.location = r.ckptLocation(dir)
+	} else {
+		if err := rs.open(ctx, p); err != nil {
+			return nil, err
+		}
+		if rs.md.Kind == snapshot.KindCheckpoint && rs.md.JobID == r.jobID && sameCheckpoint(r.ckptRoot, r.jobID, rs) {
+			rs.ownDir = snapshot.CheckpointDir(r.jobID, rs.md.CheckpointID)
+		}
+	}
+	if err := r.mapOperators(rs); err != nil {
+		rs.close()
+		return nil, err
+	}
+	return rs, nil
+}
+
+// open reads the _metadata of a restore path given as a path or URL.
+func (rs *restoredSnapshot) open(ctx context.Context, p string) error {
+	loc, err := snapshot.ParseLocation(p)
+	if err != nil {
+		return fmt.Errorf("%w: execution.state-recovery.path: %w", ErrConfig, err)
+	}
+	if loc.Scheme != "file" {
+		s, err := snapshot.OpenStorage(ctx, p)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", p, err)
+		}
+		s.Close()
+	}
+	full := loc.Path
+	if path.Base(full) == snapshot.MetadataName {
+		full = path.Dir(full)
+	}
+	// Open the storage two levels up, so that a checkpoint's references
+	// into its job's shared directory resolve.
+	root := path.Dir(path.Dir(full))
+	name := strings.TrimPrefix(strings.TrimPrefix(full, root), "/")
+	if name == "" {
+		return fmt.Errorf("restore %s: not a checkpoint or savepoint directory", p)
+	}
+	store, err := snapshot.NewFileStorage(root)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	dir, md, err := snapshot.ResolveRestorePath(ctx, store, name)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	rs.store, rs.owned, rs.dir, rs.md, rs.location = store, true, dir, md, full
+	return nil
+}
+
+// sameCheckpoint reports whether the restored directory is checkpoint
+// md.CheckpointID of jobID under the checkpoint root.
+func sameCheckpoint(ckptRoot, jobID string, rs *restoredSnapshot) bool {
+	loc, err := snapshot.ParseLocation(ckptRoot)
+	if err != nil || loc.Scheme != "file" {
+		return false
+	}
+	return path.Join(loc.Path, snapshot.CheckpointDir(jobID, rs.md.CheckpointID)) == rs.location
+}
+
+// mapOperators checks that every operator state of the snapshot has an
+// operator in the job (or may be skipped) and settles maxParallelism.
+func (r *runtime) mapOperators(rs *restoredSnapshot) error {
+	rs.byUID = map[string]*snapshot.OperatorState{}
+	var errs []error
+	stored := 0
+	for i := range rs.md.Operators {
+		op := &rs.md.Operators[i]
+		if _, ok := r.job.uids[op.UID]; !ok {
+			if r.cfg.IgnoreUnclaimedState {
+				r.logger.Warn("skipping state of an operator the job does not have", "uid", op.UID, "restored", rs.location)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("cannot map state for operator %q of %s: the job has no operator with that uid (set execution.state-recovery.ignore-unclaimed-state: true to skip it)", op.UID, rs.location))
+			continue
+		}
+		rs.byUID[op.UID] = op
+		if stored == 0 {
+			stored = op.MaxParallelism
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if stored == 0 {
+		return nil
+	}
+	if !r.cfg.MaxParallelismSet {
+		r.maxParallelism = stored
+	}
+	for uid, op := range rs.byUID {
+		if err := backend.CheckRestoreMaxParallelism(uid, op.MaxParallelism, r.maxParallelism); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckParallelism(r.parallelism, r.maxParallelism); err != nil {
+		return fmt.Errorf("restore %s at parallelism %d: %w", rs.location, r.parallelism, err)
+	}
+	return nil
+}
