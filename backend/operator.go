@@ -101,7 +101,7 @@ func (o *OperatorStates) Restore(ctx context.Context, store snapshot.Storage, di
 	mine := RedistributeOperatorState(perOld, o.opts.Parallelism)[o.opts.Subtask]
 	for _, st := range mine {
 		if st.Mode == snapshot.ModeUnion && len(old) > 1 {
-			o.opts.Logger.Warn("union list state is restored whole on every subtask; clear it or it grows with every restore",
+			o.opts.Logger.Debug("union list state is restored whole on every subtask",
 				"operator", o.opts.OperatorUID, "state", st.Name, "elements", len(st.Elements), "old_parallelism", len(old))
 		}
 		o.restored[st.Name] = st

@@ -360,13 +360,13 @@ func (b *Backend[K]) Close() error {
 // pebbleLogger sends Pebble's logs to slog.
 type pebbleLogger struct {
 	l interface {
-		Info(string, ...any)
+		Debug(string, ...any)
 		Error(string, ...any)
 	}
 }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Info("pebble: " + fmt.Sprintf(format, args...))
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
 }
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))

@@ -150,7 +150,9 @@ func (c *counter) ProcessElement(ctx *engine.Context[string, string], word strin
 	return nil
 }
 
-func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error { return nil }
+func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
+	return nil
+}
 
 // buildJob is the wordcount graph: lines → words → keyBy(word) → count →
 // exactly-once files.
