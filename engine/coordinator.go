@@ -293,7 +293,7 @@ func (c *coordinator) complete(ctx context.Context, run *checkpointRun) error {
 	c.pending = nil
 	c.timeout.Stop()
 	c.completed++
-	c.rt.logger.Info(run.kind.String()+" completed", "id", run.id, "location", run.location, "duration", time.Since(run.started).Round(time.Millisecond))
+	c.report(run, nil)
 	last := run.final || run.stop
 	var dones []chan error
 	for _, t := range c.rt.tasks {
@@ -343,6 +343,19 @@ func (c *coordinator) complete(ctx context.Context, run *checkpointRun) error {
 	return nil
 }
 
+// report logs the fate of run and calls Options.OnCheckpoint.
+func (c *coordinator) report(run *checkpointRun, err error) {
+	d := time.Since(run.started)
+	if err != nil {
+		c.rt.logger.Warn(run.kind.String()+" failed", "id", run.id, "error", err)
+	} else {
+		c.rt.logger.Info(run.kind.String()+" completed", "id", run.id, "location", run.location, "duration", d.Round(time.Millisecond))
+	}
+	if fn := c.rt.job.opts.OnCheckpoint; fn != nil {
+		fn(CheckpointStats{ID: run.id, Kind: run.kind, Location: run.location, Duration: d, Err: err})
+	}
+}
+
 // abort gives up on run: the subtasks are told, its files are removed, and
 // the job goes on. A failed stop-with-savepoint, or a final checkpoint
 // failing maxFinalAttempts times, fails the job.
@@ -351,7 +364,7 @@ func (c *coordinator) abort(ctx context.Context, run *checkpointRun, cause error
 	c.pending = nil
 	c.timeout.Stop()
 	c.failed++
-	c.rt.logger.Warn(run.kind.String()+" failed; the job goes on", "id", run.id, "error", cause)
+	c.report(run, cause)
 	for _, t := range c.rt.tasks {
 		if err := c.tell(ctx, t, controlMsg{kind: ctlAbort, run: run}); err != nil {
 			return err

@@ -10,8 +10,8 @@
 // Map, Filter and FlatMap transform them in the same subtask (they are
 // chained, as in Flink); KeyBy partitions a stream by key group, so every
 // record of a key reaches the one subtask that owns the key's group; keyed
-// operators (Process, Window) keep state per key in the backend chosen by
-// state.backend.type; sinks (ToSink, FileSink) end a stream. Every
+// operators (Process, WindowAggregate) keep state per key in the backend chosen by
+// state.backend.type; sinks (ForEach, WriteLines) end a stream. Every
 // stateful operator has a uid that names its state in snapshots; restores
 // map state to operators by uid.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/snapshot"
 )
 
 // ErrInvalidJob is wrapped by the errors of a job graph that cannot run:
@@ -24,6 +25,23 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the processing-time clock. Default time.Now.
 	Now func() time.Time
+	// OnCheckpoint, if set, is called on the coordinator's goroutine after
+	// every checkpoint or savepoint completes or fails; it must not block.
+	OnCheckpoint func(CheckpointStats)
+}
+
+// CheckpointStats describes a checkpoint or savepoint that completed or
+// failed.
+type CheckpointStats struct {
+	ID   int64
+	Kind snapshot.Kind
+	// Location is the directory of the snapshot (a path or URL).
+	Location string
+	// Duration runs from the trigger to the commit of _metadata (or to the
+	// failure).
+	Duration time.Duration
+	// Err is nil for a completed snapshot.
+	Err error
 }
 
 // Job is a streaming job: a graph of operators built with FromSource and
