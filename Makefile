@@ -8,7 +8,7 @@ STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
 # Packages whose concurrency matters run under the race detector.
-RACE_PKGS := ./backend/... ./snapshot/...
+RACE_PKGS := ./backend/... ./snapshot/... ./engine/...
 
 .PHONY: all build test test-unit lint fmt-check vet staticcheck tidy-check bench bench-quick run proto fuzz tools clean
 
@@ -21,7 +21,7 @@ test: lint test-unit
 
 test-unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine')
 
 lint: fmt-check vet staticcheck tidy-check
 

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // config sizes one run of the benchmarks. The full and quick runs differ
 // only in rounds and snapshot counts; the smoke test shrinks everything.
@@ -33,6 +36,34 @@ type config struct {
 
 	// The LSM benchmarks (lsmbench.go, lsmcheckpoint.go).
 	lsm lsmConfig
+	// The engine benchmarks (enginebench.go, enginecheckpoint.go).
+	engine engineConfig
+}
+
+// engineConfig sizes the engine benchmarks.
+type engineConfig struct {
+	// parallelism is parallelism.default of every engine job.
+	parallelism int
+	// throughputKeys distinct keys receive the records of the throughput
+	// job; throughputInterval is its checkpoint interval.
+	throughputKeys     int
+	throughputInterval time.Duration
+	// calibrateRecords records make the first untimed calibration run
+	// (see calibrateThroughput), which sizes the input so that one
+	// measured run lasts about throughputSeconds; throughputRounds
+	// interleaved rounds per side.
+	calibrateRecords  int64
+	throughputSeconds float64
+	throughputRounds  int
+	// checkpointKeys keys are loaded into the state of the checkpoint
+	// duration job (an even number: each source subtask loads half), then
+	// hotKeys of them receive hotRate records/s while checkpointSamples
+	// checkpoints, every checkpointInterval, are timed.
+	checkpointKeys     int
+	hotKeys            int
+	hotRate            float64
+	checkpointInterval time.Duration
+	checkpointSamples  int
 }
 
 // lsmConfig sizes the LSM benchmarks.
@@ -79,6 +110,13 @@ func fullConfig() config {
 			syncRounds: 50, syncWrites: 10_000, syncWriteEvery: 5,
 			rescaleKeys: 1_000_000, rescaleRounds: 3,
 		},
+		engine: engineConfig{
+			parallelism:    2,
+			throughputKeys: 100_000, throughputInterval: time.Second,
+			calibrateRecords: 100_000, throughputSeconds: 4, throughputRounds: 3,
+			checkpointKeys: 1_000_000, hotKeys: 10_000, hotRate: 20_000,
+			checkpointInterval: time.Second, checkpointSamples: 10,
+		},
 	}
 }
 
@@ -97,6 +135,8 @@ func quickConfig() config {
 	c.lsm.checkpointPairs = 3
 	c.lsm.syncRounds = 20
 	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1
+	c.engine.throughputSeconds, c.engine.throughputRounds = 2.5, 1
+	c.engine.checkpointInterval, c.engine.checkpointSamples = 500*time.Millisecond, 4
 	return c
 }
 
@@ -112,7 +152,25 @@ func (c config) validate() error {
 	case c.snapshots < 1 || c.snapshotWrites < 1 || c.writeEvery < 1:
 		return fmt.Errorf("config %s: snapshot counts must be positive", c.mode)
 	}
-	return c.lsm.validate(c)
+	if err := c.lsm.validate(c); err != nil {
+		return err
+	}
+	return c.engine.validate(c)
+}
+
+// validate reports an engine configuration the benchmarks cannot run with.
+func (g engineConfig) validate(c config) error {
+	switch {
+	case g.parallelism < 1 || g.parallelism > benchMaxP:
+		return fmt.Errorf("config %s: engine parallelism must be in [1, %d]", c.mode, benchMaxP)
+	case g.throughputKeys < 1 || g.throughputInterval <= 0 || g.calibrateRecords < 1 ||
+		!(g.throughputSeconds > 0) || g.throughputRounds < 1:
+		return fmt.Errorf("config %s: engine throughput sizes must be positive", c.mode)
+	case g.checkpointKeys < 2 || g.checkpointKeys%2 != 0 || g.hotKeys < 1 || g.hotKeys > g.checkpointKeys ||
+		!(g.hotRate > 0) || g.checkpointInterval <= 0 || g.checkpointSamples < 1:
+		return fmt.Errorf("config %s: engine checkpoint needs an even checkpointKeys >= 2, 1 <= hotKeys <= checkpointKeys and positive rate, interval and samples", c.mode)
+	}
+	return nil
 }
 
 // validate reports an LSM configuration the benchmarks cannot run with.

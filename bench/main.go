@@ -56,6 +56,7 @@ func benchmarks() []benchmark {
 		{metrics: []string{"lsm.checkpoint.sync.p50", "lsm.checkpoint.sync.p99"}, fixture: fixtureLSM, run: benchLSMCheckpointSync},
 		{metrics: []string{"lsm.restore.seconds"}, fixture: fixtureLSM, run: benchLSMRestore},
 		{metrics: []string{"lsm.rescale.4to3.seconds", "lsm.rescale.4to3.seconds"}, run: benchLSMRescale},
+		{metrics: []string{"engine.throughput.hashmap", "engine.throughput.lsm"}, run: benchEngineThroughput},
 	}
 }
 

@@ -27,6 +27,8 @@ const (
 	unitUsPerOp = "us/op" // lower is better
 	unitMs      = "ms"    // lower is better
 	unitMBps    = "MB/s"  // higher is better (MB = 10^6 bytes)
+
+	unitRecordsPerSec = "records/s" // higher is better
 )
 
 // newResult rounds value and baseline to three significant digits and

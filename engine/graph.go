@@ -55,6 +55,10 @@ type Job struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	ran      bool
+
+	// wrapStorage, set by tests, wraps the checkpoint storage to inject
+	// faults.
+	wrapStorage func(snapshot.Storage) snapshot.Storage
 }
 
 // New returns an empty job.

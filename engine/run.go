@@ -124,6 +124,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
 	}
 	defer rt.ckptStore.Close()
+	if j.wrapStorage != nil {
+		rt.ckptStore = j.wrapStorage(rt.ckptStore)
+	}
 	defer func() {
 		if rt.spStore != nil {
 			rt.spStore.Close()

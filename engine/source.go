@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/stated-io/stated/backend"
 )
@@ -25,7 +27,9 @@ type Split struct {
 	Offset int64 `json:"offset"`
 }
 
-// Source is a bounded, splittable input of records of type T.
+// Source is a bounded, splittable input of records of type T. Each subtask
+// reads its splits one at a time in increasing Start, so event-time
+// watermarks are right for inputs whose time grows with Start.
 type Source[T any] interface {
 	// Splits divides the input among n subtasks on a fresh start (not on a
 	// restore, which uses the stored splits). It may return more or fewer
@@ -121,6 +125,11 @@ func openSource[T any](env *opEnv, src Source[T]) (*sourceOp[T], error) {
 			op.splits = append(op.splits, all[i])
 		}
 	}
+	// A subtask reads its splits one after the other, earliest first, so
+	// that with inputs ordered by time (a log, a generator) its watermark
+	// does not run ahead of a split it has yet to read; a restore deals
+	// the splits out in another order.
+	slices.SortStableFunc(op.splits, func(a, b Split) int { return cmp.Compare(a.Start, b.Start) })
 	return op, nil
 }
 

@@ -299,11 +299,17 @@ func (w *windowOp[K, IN, ACC, OUT]) fire(t backend.Timer[K]) error {
 		if err != nil {
 			return err
 		}
-		all = slices.DeleteFunc(all, func(s Window) bool { return s == win })
-		if len(all) == 0 {
+		// The heap backend hands out the stored slice: never modify it.
+		var rest []Window
+		for _, s := range all {
+			if s != win {
+				rest = append(rest, s)
+			}
+		}
+		if len(rest) == 0 {
 			err = w.sessions.Clear()
 		} else {
-			err = w.sessions.Update(all)
+			err = w.sessions.Update(rest)
 		}
 		if err != nil {
 			return err

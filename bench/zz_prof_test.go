@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+)
+
+func TestZZProf(t *testing.T) {
+	bt := os.Getenv("ZZ_BACKEND")
+	if bt == "" {
+		t.Skip()
+	}
+	ck := os.Getenv("ZZ_CK") == "1"
+	n, _ := strconv.ParseInt(os.Getenv("ZZ_N"), 10, 64)
+	e := &env{cfg: fullConfig(), tmp: t.TempDir(), log: t.Output()}
+	if _, _, err := e.throughputRun(bt, false, n/4); err != nil {
+		t.Fatal(err)
+	}
+	if p := os.Getenv("ZZ_PROF"); p != "" {
+		f, _ := os.Create(p)
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	for range 3 {
+		r, c, err := e.throughputRun(bt, ck, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s ck=%v: %.4g records/s, %d checkpoints", bt, ck, r, c)
+	}
+}
