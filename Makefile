@@ -51,9 +51,15 @@ bench:
 bench-quick:
 	$(GO) run ./bench -quick
 
-# The main job on the embedded default: local disk under ./data.
+# The main job on the embedded default: wordcount on a bundled text with
+# checkpoints on local disk under ./data, then the ten most frequent words.
+# A second run restores the final checkpoint of the first and adds nothing.
 run:
-	$(GO) run ./examples/quickstart -dir ./data
+	$(GO) run ./examples/wordcount --input examples/wordcount/sample.txt --output ./data/wordcount --parallelism 2 \
+	  --set execution.checkpointing.dir=./data/checkpoints \
+	  --set execution.checkpointing.savepoint-dir=./data/savepoints --restore latest
+	@echo "ten most frequent words (committed output in ./data/wordcount):"
+	@cat ./data/wordcount/part-* | awk -F'\t' '$$2 > n[$$1] { n[$$1] = $$2 } END { for (w in n) print n[w] "\t" w }' | sort -k1,1nr -k2 | head -10
 
 proto:
 	bash proto/generate.sh

@@ -24,7 +24,9 @@ func TestZZProf(t *testing.T) {
 		defer pprof.StopCPUProfile()
 	}
 	for range 3 {
+		c0 := cpuTime()
 		r, c, err := e.throughputRun(bt, ck, n)
+		t.Logf("cpu %.2f s, wall %.2f s", (cpuTime() - c0).Seconds(), float64(n)/r)
 		if err != nil {
 			t.Fatal(err)
 		}
