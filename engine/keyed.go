@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
@@ -55,6 +56,7 @@ func newKeyedBackend[K comparable](env *opEnv, keySer backend.Serializer[K]) (ba
 type keyedBase[K comparable] struct {
 	baseOperator
 	uid     string
+	logger  *slog.Logger
 	backend backend.KeyedBackend[K]
 	timers  *backend.TimerService[K]
 }
@@ -69,7 +71,7 @@ func openKeyedBase[K comparable](env *opEnv, keySer backend.Serializer[K]) (*key
 		b.Close()
 		return nil, fmt.Errorf("operator %q: %w", env.node.uid, err)
 	}
-	return &keyedBase[K]{baseOperator: baseOperator{env.out}, uid: env.node.uid, backend: b, timers: timers}, nil
+	return &keyedBase[K]{baseOperator: baseOperator{env.out}, uid: env.node.uid, logger: env.logger(), backend: b, timers: timers}, nil
 }
 
 func (k *keyedBase[K]) setKey(r record) error {

@@ -158,15 +158,16 @@ func (w *windowOp[K, IN, ACC, OUT]) processRecord(r record) error {
 	in := r.value.(IN)
 	wm := w.timers.CurrentWatermark()
 	for _, win := range w.assigner.Assign(r.ts) {
+		if w.sessions != nil {
+			// A session is late only if the session it merges into is.
+			var err error
+			if win, err = w.mergeSession(win, wm); err != nil {
+				return err
+			}
+		}
 		if win.MaxTimestamp() <= wm {
 			w.late++
 			continue
-		}
-		if w.sessions != nil {
-			var err error
-			if win, err = w.mergeSession(win); err != nil {
-				return err
-			}
 		}
 		if err := w.add(win, in); err != nil {
 			return err
@@ -195,10 +196,12 @@ func (w *windowOp[K, IN, ACC, OUT]) add(win Window, in IN) error {
 	return nil
 }
 
-// mergeSession merges win with the current key's sessions it overlaps and
-// returns the merged window; the accumulators of the merged sessions are
-// folded into the merged window's namespace and their timers replaced.
-func (w *windowOp[K, IN, ACC, OUT]) mergeSession(win Window) (Window, error) {
+// mergeSession merges win with the current key's sessions it overlaps or
+// touches and returns the merged window; the accumulators of the merged
+// sessions are folded into the merged window's namespace and their timers
+// replaced. A merged window that is late (at or before the watermark wm)
+// is returned without changing any state.
+func (w *windowOp[K, IN, ACC, OUT]) mergeSession(win Window, wm int64) (Window, error) {
 	w.sessions.SetNamespace("")
 	all, _, err := w.sessions.Value()
 	if err != nil {
@@ -228,8 +231,8 @@ func (w *windowOp[K, IN, ACC, OUT]) mergeSession(win Window) (Window, error) {
 			}
 		}
 	}
-	if len(absorbed) == 1 && absorbed[0] == merged {
-		return merged, nil // the record falls into an existing session
+	if len(absorbed) == 1 && absorbed[0] == merged || merged.MaxTimestamp() <= wm {
+		return merged, nil // an existing session, or a late one
 	}
 	var acc ACC
 	have := false
@@ -316,6 +319,13 @@ func (w *windowOp[K, IN, ACC, OUT]) fire(t backend.Timer[K]) error {
 		}
 	}
 	return w.out.collect(record{value: WindowResult[K, OUT]{Key: t.Key, Window: win, Value: w.agg.Result(acc)}, ts: win.MaxTimestamp()})
+}
+
+func (w *windowOp[K, IN, ACC, OUT]) close() error {
+	if w.late > 0 {
+		w.logger.Warn("window dropped late records: their windows had fired", "records", w.late)
+	}
+	return w.keyedBase.close()
 }
 
 // windowsSerializer stores a key's session windows: pairs of big-endian

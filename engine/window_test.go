@@ -182,3 +182,27 @@ func TestWindowRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionMergesBeforeLateness: a record whose own window is behind the
+// watermark still joins the open session it touches.
+func TestSessionMergesBeforeLateness(t *testing.T) {
+	ts := []int64{100, 108, 95} // arrives last, when the watermark is 107
+	j := New(Options{Config: testConfig(t, t.TempDir(), config.KeyParallelism, "1")})
+	src := AssignTimestamps(FromSource(j, "src", Generate(3, func(i int64) int64 { return ts[i] }), WithRate(10)),
+		"ts", func(v int64) int64 { return v }, 0)
+	ks := KeyBy(src, func(int64) string { return "k" }, backend.StringSerializer{})
+	var got collector[WindowResult[string, int64]]
+	ForEach(WindowAggregate(ks, "s", SessionWindows(10*time.Millisecond), countAgg{}, backend.Int64Serializer{}), "collect", got.add)
+	run(t, j)
+	want := []WindowResult[string, int64]{{Key: "k", Window: Window{95, 118}, Value: 3}}
+	if g := got.all(); !slices.Equal(g, want) {
+		t.Fatalf("got %v, want %v", g, want)
+	}
+}
+
+type countAgg struct{}
+
+func (countAgg) CreateAccumulator() int64 { return 0 }
+func (countAgg) Add(_, acc int64) int64   { return acc + 1 }
+func (countAgg) Result(acc int64) int64   { return acc }
+func (countAgg) Merge(a, b int64) int64   { return a + b }

@@ -1,9 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"strconv"
-)
+import "fmt"
 
 // The synthetic input: record i is a reading of one of numSensors sensors,
 // taken at base + i*step milliseconds minus a jitter of up to maxJitter,
@@ -58,10 +55,4 @@ func formatMilli(v int64) string {
 		sign, u = "-", -v
 	}
 	return fmt.Sprintf("%s%d.%03d", sign, u/1000, u%1000)
-}
-
-// formatMean writes the mean of count values summing to sum (thousandths)
-// with three decimals.
-func formatMean(sum, count int64) string {
-	return strconv.FormatFloat(float64(sum)/float64(count)/1000, 'f', 3, 64)
 }

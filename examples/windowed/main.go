@@ -91,8 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.output, "output", "", "directory of the exactly-once output (required)")
 	fs.Int64Var(&o.records, "records", o.records, "number of sensor readings to generate")
-	fs.Var(durationFlag{&o.window}, "window", "window size")
-	fs.Var(durationFlag{&o.slide}, "slide", "slide of sliding windows (default: tumbling windows)")
+	fs.Var(durationFlag{&o.window}, "window", "window size, a `duration` such as 10s or \"1 min\"")
+	fs.Var(durationFlag{&o.slide}, "slide", "start a sliding window every `duration` (default: tumbling windows)")
 	fs.IntVar(&o.parallelism, "parallelism", 0, "parallelism (default: parallelism.default of the configuration, 1)")
 	fs.StringVar(&o.configFile, "config", "", "YAML job configuration")
 	fs.Func("set", "override one configuration key: key=value (repeatable)", func(s string) error {
@@ -162,7 +162,8 @@ func jobConfig(o *options) (*config.Job, error) {
 	return config.Parse(values)
 }
 
-// stats is the accumulator of a window: values in thousandths.
+// stats is the accumulator of a window: values in thousandths, so that
+// their sum is exact in any order.
 type stats struct {
 	Count int64 `json:"count"`
 	Min   int64 `json:"min"`
@@ -170,7 +171,14 @@ type stats struct {
 	Sum   int64 `json:"sum"`
 }
 
-// statsAgg folds readings into stats.
+// summary is the result of a window: Min and Max in thousandths, Mean in
+// units.
+type summary struct {
+	Count, Min, Max int64
+	Mean            float64
+}
+
+// statsAgg folds readings into stats and reads a summary from them.
 type statsAgg struct{}
 
 func (statsAgg) CreateAccumulator() stats {
@@ -185,7 +193,9 @@ func (statsAgg) Add(r reading, acc stats) stats {
 	return acc
 }
 
-func (statsAgg) Result(acc stats) stats { return acc }
+func (statsAgg) Result(acc stats) summary {
+	return summary{Count: acc.Count, Min: acc.Min, Max: acc.Max, Mean: float64(acc.Sum) / float64(acc.Count) / 1000}
+}
 
 func (statsAgg) Merge(a, b stats) stats {
 	return stats{Count: a.Count + b.Count, Min: min(a.Min, b.Min), Max: max(a.Max, b.Max), Sum: a.Sum + b.Sum}
@@ -196,7 +206,7 @@ func (statsAgg) Merge(a, b stats) stats {
 var statsSerializer = backend.JSONSerializer[stats]{TypeName: "stated.examples.windowed.stats"}
 
 // formatWindow is the output line of one sensor's window.
-func formatWindow(w engine.WindowResult[string, stats]) string {
+func formatWindow(w engine.WindowResult[string, summary]) string {
 	s := w.Value
 	return strings.Join([]string{
 		w.Key,
@@ -205,7 +215,7 @@ func formatWindow(w engine.WindowResult[string, stats]) string {
 		strconv.FormatInt(s.Count, 10),
 		formatMilli(s.Min),
 		formatMilli(s.Max),
-		formatMean(s.Sum, s.Count),
+		strconv.FormatFloat(s.Mean, 'f', 3, 64),
 	}, "\t")
 }
 
@@ -220,8 +230,8 @@ func buildJob(cfg *config.Job, o *options, logger *slog.Logger) *engine.Job {
 	if o.slide > 0 {
 		assigner = engine.SlidingWindows(o.window, o.slide)
 	}
-	windows := engine.WindowAggregate(bySensor, "window-stats", assigner, backend.AggregateFunction[reading, stats, stats](statsAgg{}), statsSerializer)
-	lines := engine.Map(windows, "format", func(w engine.WindowResult[string, stats]) (string, error) {
+	windows := engine.WindowAggregate(bySensor, "window-stats", assigner, backend.AggregateFunction[reading, stats, summary](statsAgg{}), statsSerializer)
+	lines := engine.Map(windows, "format", func(w engine.WindowResult[string, summary]) (string, error) {
 		return formatWindow(w), nil
 	})
 	engine.WriteLines(lines, "output", o.output)

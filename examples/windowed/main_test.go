@@ -79,7 +79,8 @@ func expected(t *testing.T, records int64, size, slide time.Duration) map[string
 	want := map[string]int{}
 	for k, s := range agg {
 		line := strings.Join([]string{k.sensor, strconv.FormatInt(k.start, 10), strconv.FormatInt(k.start+sz, 10),
-			strconv.FormatInt(s.count, 10), formatMilli(s.min), formatMilli(s.max), formatMean(s.sum, s.count)}, "\t")
+			strconv.FormatInt(s.count, 10), formatMilli(s.min), formatMilli(s.max),
+			strconv.FormatFloat(float64(s.sum)/float64(s.count)/1000, 'f', 3, 64)}, "\t")
 		want[line]++
 	}
 	return want
@@ -160,7 +161,7 @@ func TestWindowedTumbling(t *testing.T) {
 	const records = 20_000
 	want := expected(t, records, 10*time.Second, 10*time.Second)
 	out := filepath.Join(t.TempDir(), "out")
-	stdout, stderr, code := runWindowed(t, "--output", out, "--records", strconv.Itoa(records), "--parallelism", "2")
+	stdout, stderr, code := runWindowed(t, "--output", out, "--records", strconv.Itoa(records), "--parallelism", "2", "--rate", "20000")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
@@ -175,7 +176,7 @@ func TestWindowedSliding(t *testing.T) {
 	want := expected(t, records, 4*time.Second, 1500*time.Millisecond)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	_, stderr, code := runWindowed(t, "--output", out, "--records", strconv.Itoa(records), "--parallelism", "2",
+	_, stderr, code := runWindowed(t, "--output", out, "--records", strconv.Itoa(records), "--parallelism", "2", "--rate", "20000",
 		"--window", "4s", "--slide", "1500 ms",
 		"--set", "state.backend.type=lsm", "--set", "state.backend.lsm.local-dir="+filepath.Join(dir, "lsm"))
 	if code != 0 {
@@ -184,8 +185,9 @@ func TestWindowedSliding(t *testing.T) {
 	checkExactlyOnce(t, want, committed(t, out))
 }
 
-// waitCommitted waits until dir holds some committed output.
-func waitCommitted(t *testing.T, dir string, exited <-chan error, stderr *bytes.Buffer) {
+// waitCommitted waits until dir holds some committed output of the running
+// cmd, whose Wait result exited delivers.
+func waitCommitted(t *testing.T, dir string, cmd *exec.Cmd, exited <-chan error, stderr *bytes.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -201,6 +203,8 @@ func waitCommitted(t *testing.T, dir string, exited <-chan error, stderr *bytes.
 			}
 		}
 	}
+	cmd.Process.Kill()
+	<-exited
 	t.Fatalf("nothing committed after 20s\n%s", stderr.String())
 }
 
@@ -223,7 +227,7 @@ func TestWindowedKillRestore(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	waitCommitted(t, out, exited, &stderr)
+	waitCommitted(t, out, cmd, exited, &stderr)
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
@@ -247,16 +251,19 @@ func TestWindowedStopWithSavepoint(t *testing.T) {
 	want := expected(t, records, 10*time.Second, 10*time.Second)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	common := []string{"--output", out, "--records", strconv.Itoa(records)}
+	common := []string{"--output", out, "--records", strconv.Itoa(records), "--rate", "20000",
+		"--set", "execution.checkpointing.interval=200ms"}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, append(slices.Clone(common), "--parallelism", "2", "--rate", "20000")...)
+	cmd := exec.Command(bin, append(slices.Clone(common), "--parallelism", "2")...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitCommitted(t, out, cmd, exited, &stderr)
 	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	if err := <-exited; err != nil {
 		t.Fatalf("stop: %v\n%s", err, stderr.String())
 	}
 	first, _, _ := strings.Cut(stdout.String(), "\n")
