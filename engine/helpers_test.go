@@ -105,27 +105,13 @@ func checkCounts(t *testing.T, out string, records int64) {
 		want[keyOf(i)]++
 	}
 	got := map[string][]int{}
-	entries, err := os.ReadDir(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(out, e.Name()))
+	for line, times := range readLines(t, out) {
+		k, n, _ := strings.Cut(line, "=")
+		c, err := strconv.Atoi(n)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("line %q", line)
 		}
-		for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-			if line == "" {
-				continue
-			}
-			k, n, _ := strings.Cut(line, "=")
-			c, err := strconv.Atoi(n)
-			if err != nil {
-				t.Fatalf("%s: line %q", e.Name(), line)
-			}
+		for range times {
 			got[k] = append(got[k], c)
 		}
 	}
