@@ -17,107 +17,43 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/examples/internal/jobcli"
 )
+
+// name names the flag set, prefixes the messages to stderr and is the
+// default pipeline.name.
+const name = "wordcount"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type options struct {
-	input, output, configFile, restore string
-	parallelism                        int
-	rate                               float64
-	sets                               []string
+	input, output string
+	jobcli.Flags
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
+// parseFlags parses the command line into the options and the job
+// configuration. Its errors are usage errors: see jobcli.Usage.
+func parseFlags(args []string, stderr io.Writer) (*options, *config.Job, error) {
 	o := &options{}
-	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := o.Flags.NewFlagSet(name, stderr)
 	fs.StringVar(&o.input, "input", "", "text file to count the words of (required)")
 	fs.StringVar(&o.output, "output", "", "directory of the exactly-once output (required)")
-	fs.IntVar(&o.parallelism, "parallelism", 0, "parallelism (default: parallelism.default of the configuration, 1)")
-	fs.StringVar(&o.configFile, "config", "", "YAML job configuration")
-	fs.Func("set", "override one configuration key: key=value (repeatable)", func(s string) error {
-		o.sets = append(o.sets, s)
-		return nil
-	})
-	fs.StringVar(&o.restore, "restore", "", "restore from a checkpoint or savepoint path, or the newest complete checkpoint: latest")
-	fs.Float64Var(&o.rate, "rate", 0, "cap the source at this many records per second across all subtasks (0: no cap)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	if err := o.Flags.Parse(fs, args, "input", "output"); err != nil {
+		return nil, nil, err
 	}
-	var missing []string
-	if o.input == "" {
-		missing = append(missing, "--input")
-	}
-	if o.output == "" {
-		missing = append(missing, "--output")
-	}
-	switch {
-	case len(missing) > 0:
-		return nil, fmt.Errorf("missing %s", strings.Join(missing, " and "))
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.parallelism < 0:
-		return nil, fmt.Errorf("--parallelism %d: want a positive number", o.parallelism)
-	case o.rate < 0:
-		return nil, fmt.Errorf("--rate %v: want 0 (no cap) or more", o.rate)
-	}
-	return o, nil
-}
-
-// jobConfig merges the defaults, the file, the --set overrides and the
-// flags, in increasing precedence.
-func jobConfig(o *options) (*config.Job, error) {
-	out, err := filepath.Abs(o.output)
-	if err != nil {
-		return nil, err
-	}
-	values := map[string]string{
-		config.KeyName:          "wordcount",
-		config.KeyCheckpointDir: filepath.Join(out, "_checkpoints"),
-		config.KeySavepointDir:  filepath.Join(out, "_savepoints"),
-	}
-	if o.configFile != "" {
-		file, err := config.ReadFile(o.configFile)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range file {
-			values[k] = v
-		}
-	}
-	for _, s := range o.sets {
-		k, v, err := config.ParseSet(s)
-		if err != nil {
-			return nil, err
-		}
-		values[k] = v
-	}
-	if o.parallelism > 0 {
-		values[config.KeyParallelism] = strconv.Itoa(o.parallelism)
-	}
-	if o.restore != "" {
-		values[config.KeyRecoveryPath] = o.restore
-	}
-	return config.Parse(values)
+	cfg, err := o.Flags.Config(name, o.output)
+	return o, cfg, err
 }
 
 // counter counts the occurrences of its key.
@@ -152,7 +88,7 @@ func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDom
 // exactly-once files.
 func buildJob(cfg *config.Job, o *options, logger *slog.Logger) *engine.Job {
 	job := engine.New(engine.Options{Config: cfg, Logger: logger})
-	lines := engine.FromSource(job, "lines", engine.Lines(o.input), engine.WithRate(o.rate))
+	lines := engine.FromSource(job, "lines", engine.Lines(o.input), engine.WithRate(o.Rate))
 	words := engine.FlatMap(lines, "split", func(line string, emit func(string)) error {
 		for _, w := range strings.Fields(line) {
 			emit(w)
@@ -166,48 +102,9 @@ func buildJob(cfg *config.Job, o *options, logger *slog.Logger) *engine.Job {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+	o, cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "wordcount:", err)
-		return 2
+		return jobcli.Usage(stderr, name, err)
 	}
-	cfg, err := jobConfig(o)
-	if err != nil {
-		fmt.Fprintln(stderr, "wordcount:", err)
-		return 2
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	job := buildJob(cfg, o, logger)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(signals)
-	go func() {
-		if _, ok := <-signals; !ok {
-			return
-		}
-		fmt.Fprintln(stderr, "wordcount: stopping with a savepoint (signal again to cancel)")
-		job.StopWithSavepoint()
-		if _, ok := <-signals; ok {
-			cancel()
-		}
-	}()
-
-	res, err := job.Run(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "wordcount:", err)
-		if errors.Is(err, engine.ErrConfig) || errors.Is(err, engine.ErrInvalidJob) {
-			return 2
-		}
-		return 1
-	}
-	if res.Savepoint != "" {
-		fmt.Fprintln(stdout, "savepoint:", res.Savepoint)
-	}
-	return 0
+	return jobcli.Run(name, buildJob(cfg, o, jobcli.Logger(stderr)), stdout, stderr)
 }

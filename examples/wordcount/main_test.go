@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,18 +10,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stated-io/stated/examples/internal/jobtest"
 )
 
-// buildBinary compiles wordcount once per test binary.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wordcount")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// bin is the wordcount binary, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) { os.Exit(jobtest.Main(m, &bin)) }
 
 // writeInput writes lines of words drawn from a skewed vocabulary and
 // returns how often each word occurs.
@@ -57,32 +48,14 @@ func writeInput(t *testing.T, path string, lines int, seed uint64) map[string]in
 // committed reads the committed output of dir: word → counts in any order.
 func committed(t *testing.T, dir string) map[string][]int {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string][]int{}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
-			continue
+	for _, line := range jobtest.CommittedLines(t, dir) {
+		word, n, ok := strings.Cut(line, "\t")
+		c, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			t.Fatalf("%s: malformed line %q", dir, line)
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			word, n, ok := strings.Cut(sc.Text(), "\t")
-			c, err := strconv.Atoi(n)
-			if !ok || err != nil {
-				t.Fatalf("%s: malformed line %q", e.Name(), sc.Text())
-			}
-			got[word] = append(got[word], c)
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
+		got[word] = append(got[word], c)
 	}
 	return got
 }
@@ -119,35 +92,21 @@ func checkExactlyOnce(t *testing.T, want map[string]int, got map[string][]int) {
 	}
 }
 
-func runWordcount(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code = cmd.ProcessState.ExitCode()
-	if err != nil && code < 0 {
-		t.Fatalf("wordcount %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
-}
-
 func TestWordcountCounts(t *testing.T) {
-	bin := buildBinary(t)
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.txt")
 	want := writeInput(t, input, 3000, 1)
 	for _, backend := range []string{"hashmap", "lsm"} {
 		t.Run(backend, func(t *testing.T) {
 			out := filepath.Join(dir, "out-"+backend)
-			_, stderr, code := runWordcount(t, bin, "--input", input, "--output", out, "--parallelism", "3",
+			_, stderr, code := jobtest.Run(t, bin, "--input", input, "--output", out, "--parallelism", "3",
 				"--set", "state.backend.type="+backend, "--set", "state.backend.lsm.local-dir="+filepath.Join(dir, "lsm"))
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, stderr)
 			}
 			checkExactlyOnce(t, want, committed(t, out))
 			// A restart from the final checkpoint adds nothing.
-			_, stderr, code = runWordcount(t, bin, "--input", input, "--output", out, "--parallelism", "2", "--restore", "latest",
+			_, stderr, code = jobtest.Run(t, bin, "--input", input, "--output", out, "--parallelism", "2", "--restore", "latest",
 				"--set", "state.backend.type="+backend, "--set", "state.backend.lsm.local-dir="+filepath.Join(dir, "lsm"))
 			if code != 0 {
 				t.Fatalf("restart: exit %d:\n%s", code, stderr)
@@ -158,40 +117,19 @@ func TestWordcountCounts(t *testing.T) {
 }
 
 func TestWordcountExitCodes(t *testing.T) {
-	bin := buildBinary(t)
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.txt")
 	writeInput(t, input, 10, 2)
 	out := filepath.Join(dir, "out")
-	cases := []struct {
-		name string
-		args []string
-		code int
-		says string
-	}{
-		{"no input", []string{"--output", out}, 2, "--input"},
-		{"unknown flag", []string{"--input", input, "--output", out, "--bogus"}, 2, "bogus"},
-		{"unknown key", []string{"--input", input, "--output", out, "--set", "state.backend.typ=lsm"}, 2, "state.backend.type"},
-		{"bad value", []string{"--input", input, "--output", out, "--set", "execution.checkpointing.interval=soon"}, 2, "execution.checkpointing.interval"},
-		{"set without =", []string{"--input", input, "--output", out, "--set", "parallelism.default"}, 2, "parallelism.default"},
-		{"missing config file", []string{"--input", input, "--output", out, "--config", filepath.Join(dir, "nope.yaml")}, 2, "nope.yaml"},
-		{"remote backend", []string{"--input", input, "--output", out, "--set", "state.backend.type=remote"}, 2, "remote"},
-		{"missing input file", []string{"--input", filepath.Join(dir, "nope.txt"), "--output", out}, 1, "nope.txt"},
-		{"missing restore path", []string{"--input", input, "--output", out, "--restore", filepath.Join(dir, "chk-9")}, 1, "chk-9"},
+	cases := []jobtest.ExitCase{
+		{Name: "no flags", Args: nil, Code: 2, Says: "wordcount: missing --input and --output"},
+		{Name: "no input", Args: []string{"--output", out}, Code: 2, Says: "--input"},
+		{Name: "missing input file", Args: []string{"--input", filepath.Join(dir, "nope.txt"), "--output", out}, Code: 1, Says: "nope.txt"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, stderr, code := runWordcount(t, bin, c.args...)
-			if code != c.code || !strings.Contains(stderr, c.says) {
-				t.Fatalf("exit %d (want %d), stderr (want it to name %q):\n%s", code, c.code, c.says, stderr)
-			}
-			if strings.Contains(stderr, "goroutine ") {
-				t.Fatalf("panic trace:\n%s", stderr)
-			}
-		})
-	}
+	cases = append(cases, jobtest.CommonExitCases(name, []string{"--input", input, "--output", out}, dir)...)
+	jobtest.CheckExitCodes(t, bin, cases)
 	t.Run("restore latest without a checkpoint", func(t *testing.T) {
-		_, stderr, code := runWordcount(t, bin, "--input", input, "--output", filepath.Join(dir, "fresh"), "--restore", "latest")
+		_, stderr, code := jobtest.Run(t, bin, "--input", input, "--output", filepath.Join(dir, "fresh"), "--restore", "latest")
 		if code != 0 || !strings.Contains(stderr, "starting from the beginning") {
 			t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 		}
@@ -202,7 +140,6 @@ func TestWordcountExitCodes(t *testing.T) {
 // restarts it with --restore latest at another parallelism each time, and
 // checks that the committed output is exactly once.
 func TestWordcountChaos(t *testing.T) {
-	bin := buildBinary(t)
 	for i, backend := range []string{"hashmap", "lsm"} {
 		t.Run(backend, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
@@ -225,43 +162,26 @@ func TestWordcountChaos(t *testing.T) {
 				}
 				parallelism = p
 				args := append(slices.Clone(common), "--parallelism", strconv.Itoa(p), "--restore", "latest")
-				var stderr bytes.Buffer
-				cmd := exec.Command(bin, args...)
-				cmd.Stderr = &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				exited := make(chan error, 1)
-				go func() { exited <- cmd.Wait() }()
+				proc := jobtest.Start(t, bin, args...)
 				if kills < 6 {
 					wait := time.Duration(200+rng.IntN(1200)) * time.Millisecond
 					select {
-					case err := <-exited:
-						if err != nil || kills < 3 {
-							t.Fatalf("run %d (p=%d) ended before kill %d: %v\n%s", attempt, p, kills+1, err, stderr.String())
+					case <-proc.Done():
+						if err := proc.Wait(); err != nil || kills < 3 {
+							t.Fatalf("run %d (p=%d) ended before kill %d: %v\n%s", attempt, p, kills+1, err, proc.Stderr())
 						}
 						t.Logf("run %d: p=%d finished before the kill", attempt, p)
 						checkExactlyOnce(t, want, committed(t, out))
 						return
 					case <-time.After(wait):
 					}
-					cmd.Process.Signal(syscall.SIGKILL)
-					<-exited
+					proc.Kill()
 					kills++
 					t.Logf("run %d: p=%d killed after %v", attempt, p, wait)
 					continue
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				select {
-				case err := <-exited:
-					cancel()
-					if err != nil {
-						t.Fatalf("final run (p=%d): %v\n%s", p, err, stderr.String())
-					}
-				case <-ctx.Done():
-					cancel()
-					cmd.Process.Kill()
-					t.Fatalf("final run (p=%d) did not finish\n%s", p, stderr.String())
+				if err := proc.WaitTimeout(2 * time.Minute); err != nil {
+					t.Fatalf("final run (p=%d): %v\n%s", p, err, proc.Stderr())
 				}
 				t.Logf("run %d: p=%d finished", attempt, p)
 				break
@@ -274,7 +194,6 @@ func TestWordcountChaos(t *testing.T) {
 // TestWordcountStopWithSavepoint stops the job with SIGTERM, then restores
 // the savepoint at another parallelism.
 func TestWordcountStopWithSavepoint(t *testing.T) {
-	bin := buildBinary(t)
 	for _, backend := range []string{"hashmap", "lsm"} {
 		t.Run(backend, func(t *testing.T) {
 			dir := t.TempDir()
@@ -284,24 +203,13 @@ func TestWordcountStopWithSavepoint(t *testing.T) {
 			common := []string{"--input", input, "--output", out,
 				"--set", "state.backend.type=" + backend,
 				"--set", "state.backend.lsm.local-dir=" + filepath.Join(dir, "lsm")}
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, append(slices.Clone(common), "--parallelism", "3", "--rate", "5000")...)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			proc := jobtest.Start(t, bin, append(slices.Clone(common), "--parallelism", "3", "--rate", "5000")...)
 			time.Sleep(700 * time.Millisecond) // let it process part of the input
-			cmd.Process.Signal(syscall.SIGTERM)
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("stop: %v\n%s", err, stderr.String())
+			proc.Signal(syscall.SIGTERM)
+			if err := proc.Wait(); err != nil {
+				t.Fatalf("stop: %v\n%s", err, proc.Stderr())
 			}
-			sp, ok := strings.CutPrefix(strings.TrimSpace(stdout.String()), "savepoint: ")
-			if !ok {
-				t.Fatalf("stdout %q, want savepoint: <path>\n%s", stdout.String(), stderr.String())
-			}
-			if _, err := os.Stat(filepath.Join(sp, "_metadata")); err != nil {
-				t.Fatal(err)
-			}
+			sp := proc.Savepoint(t)
 			partial := committed(t, out)
 			total := 0
 			for _, cs := range partial {
@@ -310,12 +218,11 @@ func TestWordcountStopWithSavepoint(t *testing.T) {
 			if total == 0 {
 				t.Fatalf("nothing committed before the savepoint")
 			}
-			_, errs, code := runWordcount(t, bin, append(slices.Clone(common), "--parallelism", "2", "--restore", sp)...)
+			_, errs, code := jobtest.Run(t, bin, append(slices.Clone(common), "--parallelism", "2", "--restore", sp)...)
 			if code != 0 {
 				t.Fatalf("restore from %s: exit %d\n%s", sp, code, errs)
 			}
 			checkExactlyOnce(t, want, committed(t, out))
-			fmt.Fprint(os.Stderr)
 		})
 	}
 }
