@@ -3,15 +3,35 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 )
 
+// minThroughputCheckpoints is the number of checkpoints every run with
+// checkpoints of the throughput job must complete: two periodic ones and
+// the final one.
+const minThroughputCheckpoints = 3
+
+// throughputSample is one run of the throughput job.
+type throughputSample struct {
+	// rate is in records/s, from the source's first record to the return
+	// of job.Run (which includes the final checkpoint at the end of
+	// input).
+	rate float64
+	// cpuPerRecord is the CPU time of the process per record (µs),
+	// including the background work of the backends and the collector.
+	cpuPerRecord float64
+	// checkpoints is the number of checkpoints the run completed,
+	// including the final one.
+	checkpoints int
+}
+
 // throughputRun runs the keyed count job over records records (record i
-// has key i mod keys) with the given checkpoint interval and returns its
-// throughput in records/s, from the source's first record to the return
-// of job.Run (which includes the final checkpoint at the end of input),
-// and the number of checkpoints it completed.
-func (e *env) throughputRun(backendType string, checkpoints bool, records int64) (float64, int, error) {
+// has key i mod throughputKeys) with periodic checkpoints every
+// throughputInterval or none.
+func (e *env) throughputRun(backendType string, checkpoints bool, records int64) (throughputSample, error) {
 	c := e.cfg.engine
 	keys := int64(c.throughputKeys)
 	j := engineJob{
@@ -22,31 +42,39 @@ func (e *env) throughputRun(backendType string, checkpoints bool, records int64)
 	if checkpoints {
 		j.interval = c.throughputInterval
 	}
+	dir := filepath.Join(e.tmp, "engine-throughput")
+	defer os.RemoveAll(dir)
 	runtime.GC()
-	r, err := e.runEngineJob(context.Background(), j)
+	cpu := cpuTime()
+	r, err := runEngineJob(context.Background(), j, dir)
 	if err != nil {
-		return 0, 0, err
+		return throughputSample{}, err
 	}
-	return float64(records) / r.end.Sub(r.firstRecord).Seconds(), r.res.Completed, nil
+	return throughputSample{
+		rate:         float64(records) / r.end.Sub(r.firstRecord).Seconds(),
+		cpuPerRecord: usPerOp(cpuTime()-cpu, int(records)),
+		checkpoints:  r.res.Completed,
+	}, nil
 }
 
 // calibrateThroughput sizes the input of the throughput job of
 // backendType: it runs the job without checkpoints on calibrateRecords
-// records, four times as many while a run is shorter than a fifth of
+// records, and again on more while a run is shorter than a tenth of
 // throughputSeconds, and returns the record count of a run of
 // throughputSeconds at the rate of the last run, and that rate.
 func (e *env) calibrateThroughput(backendType string) (int64, float64, error) {
 	c := e.cfg.engine
 	n := c.calibrateRecords
 	for {
-		rate, _, err := e.throughputRun(backendType, false, n)
+		r, err := e.throughputRun(backendType, false, n)
 		if err != nil {
 			return 0, 0, err
 		}
-		if secs := float64(n) / rate; secs >= c.throughputSeconds/5 {
-			return max(int64(rate*c.throughputSeconds), 1), rate, nil
+		secs, want := float64(n)/r.rate, c.throughputSeconds/10
+		if secs >= want {
+			return max(int64(r.rate*c.throughputSeconds), 1), r.rate, nil
 		}
-		n *= 4
+		n = int64(float64(n) * min(max(1.5*want/secs, 2), 16))
 	}
 }
 
@@ -54,7 +82,9 @@ func (e *env) calibrateThroughput(backendType string) (int64, float64, error) {
 // periodic checkpoints every throughputInterval against the same job with
 // periodic checkpoints off, per backend, in interleaved rounds. An untimed
 // calibration run without checkpoints sizes the input so that one run
-// lasts about throughputSeconds.
+// lasts about throughputSeconds; if a run with checkpoints then completes
+// fewer than minThroughputCheckpoints, the input grows by half and the
+// rounds start over.
 func benchEngineThroughput(e *env) ([]Result, error) {
 	c := e.cfg.engine
 	var results []Result
@@ -64,22 +94,38 @@ func benchEngineThroughput(e *env) ([]Result, error) {
 			return nil, err
 		}
 		e.logf("engine throughput %s: calibrated at %.3g records/s, %d records per run", bt, rate, records)
-		var completed []float64
-		with := func() (float64, error) {
-			r, n, err := e.throughputRun(bt, true, records)
-			completed = append(completed, float64(n))
-			return r, err
+		var (
+			as, bs                         []float64
+			cpuWith, cpuWithout, completed []float64
+		)
+		for attempt := 1; ; attempt++ {
+			cpuWith, cpuWithout, completed = nil, nil, nil
+			with := func() (float64, error) {
+				r, err := e.throughputRun(bt, true, records)
+				cpuWith, completed = append(cpuWith, r.cpuPerRecord), append(completed, float64(r.checkpoints))
+				return r.rate, err
+			}
+			without := func() (float64, error) {
+				r, err := e.throughputRun(bt, false, records)
+				cpuWithout = append(cpuWithout, r.cpuPerRecord)
+				return r.rate, err
+			}
+			if as, bs, err = interleave(c.throughputRounds, with, without); err != nil {
+				return nil, fmt.Errorf("engine throughput %s: %w", bt, err)
+			}
+			if slices.Min(completed) >= minThroughputCheckpoints {
+				break
+			}
+			if attempt == 4 {
+				return nil, fmt.Errorf("engine throughput %s: runs of %d records complete %v checkpoints, want %d",
+					bt, records, completed, minThroughputCheckpoints)
+			}
+			records += records / 2
+			e.logf("engine throughput %s: a run with checkpoints completed %v checkpoints, want two periodic ones and the final one; again with %d records",
+				bt, slices.Min(completed), records)
 		}
-		without := func() (float64, error) {
-			r, _, err := e.throughputRun(bt, false, records)
-			return r, err
-		}
-		as, bs, err := interleave(c.throughputRounds, with, without)
-		if err != nil {
-			return nil, fmt.Errorf("engine throughput %s: %w", bt, err)
-		}
-		e.logf("engine throughput %s: %.3g records/s with checkpoints (%v), %.3g without (%v); checkpoints per run %v",
-			bt, median(as), as, median(bs), bs, completed)
+		e.logf("engine throughput %s: %.3g records/s with checkpoints %v, %.3g without %v; CPU %.3g vs %.3g us/record; checkpoints per run %v",
+			bt, median(as), roundAll(as), median(bs), roundAll(bs), median(cpuWith), median(cpuWithout), completed)
 		metric := "engine.throughput." + bt
 		results = append(results, newResult(metric, unitRecordsPerSec, metric+".nocheckpoint", median(as), median(bs),
 			map[string]any{
@@ -87,8 +133,18 @@ func benchEngineThroughput(e *env) ([]Result, error) {
 				"parallelism": c.parallelism, "backend": bt,
 				"interval_ms": c.throughputInterval.Milliseconds(), "rounds": c.throughputRounds,
 				"checkpoints_per_run": median(completed),
+				"cpu_ratio":           round3(median(cpuWith) / median(cpuWithout)),
 				"timed":               "first_record..run_end", "final_checkpoint": "both",
 			}))
 	}
 	return results, nil
+}
+
+// roundAll returns xs rounded to three significant digits, for logs.
+func roundAll(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = round3(x)
+	}
+	return out
 }

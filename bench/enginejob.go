@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -97,20 +96,22 @@ type engineRun struct {
 	res *engine.Result
 }
 
-// runEngineJob runs j with its checkpoints and its LSM working directory
-// in new directories under e.tmp that it removes afterwards. A job ended
-// by cancelling ctx is not an error.
-func (e *env) runEngineJob(ctx context.Context, j engineJob) (engineRun, error) {
-	e.engineRuns++
-	dir := filepath.Join(e.tmp, fmt.Sprintf("engine-%d", e.engineRuns))
-	defer os.RemoveAll(dir)
+// engineJobName is pipeline.name of every engine job.
+const engineJobName = "bench-engine"
+
+// runEngineJob runs j with its checkpoints in dir/checkpoints and its LSM
+// working directory in dir/lsm, with benchMaxP key groups (as the baseline
+// backends of the checkpoint durations have). A job ended by cancelling
+// ctx is not an error.
+func runEngineJob(ctx context.Context, j engineJob, dir string) (engineRun, error) {
 	cfg, err := engineconfig.Parse(map[string]string{
-		engineconfig.KeyName:                     "bench-engine",
+		engineconfig.KeyName:               engineJobName,
 		"state.backend.type":               j.backend,
 		"state.backend.lsm.local-dir":      filepath.Join(dir, "lsm"),
 		"execution.checkpointing.dir":      filepath.Join(dir, "checkpoints"),
 		"execution.checkpointing.interval": strconv.FormatInt(j.interval.Milliseconds(), 10),
 		"parallelism.default":              strconv.Itoa(j.parallelism),
+		"pipeline.max-parallelism":         strconv.Itoa(benchMaxP),
 	})
 	if err != nil {
 		return engineRun{}, err

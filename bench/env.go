@@ -20,9 +20,6 @@ type env struct {
 	data  *dataset
 	value *valueFixture
 	lsm   *lsmFixture
-
-	// engineRuns numbers the engine jobs run so far (their directories).
-	engineRuns int
 }
 
 // valueFixture is the value state loaded with every key, next to a Go map

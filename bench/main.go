@@ -23,7 +23,7 @@ type benchmark struct {
 	// metrics are the names of the results run produces, in order.
 	metrics []string
 	// fixture is the shared data run needs; benchmarks run grouped by
-	// fixture (none, LSM, heap value state) and each fixture is dropped
+	// fixture (bare, none, LSM, heap value state) and each fixture is dropped
 	// after its group, so no fixture is live while another group is timed.
 	fixture fixtureKind
 	run     func(*env) ([]Result, error)
@@ -36,6 +36,10 @@ const (
 	fixtureNone  fixtureKind = iota // builds its own data
 	fixtureLSM                      // the loaded LSM backend and raw Pebble DB (lsmFixture)
 	fixtureValue                    // the loaded heap value state (valueFixture)
+	// fixtureBare builds its own data and runs first, before the dataset
+	// and the fixtures exist, so that the collector does not scan them
+	// while it runs (the engine jobs allocate per record).
+	fixtureBare
 )
 
 // benchmarks lists every benchmark in the order of the results table.
@@ -56,7 +60,9 @@ func benchmarks() []benchmark {
 		{metrics: []string{"lsm.checkpoint.sync.p50", "lsm.checkpoint.sync.p99"}, fixture: fixtureLSM, run: benchLSMCheckpointSync},
 		{metrics: []string{"lsm.restore.seconds"}, fixture: fixtureLSM, run: benchLSMRestore},
 		{metrics: []string{"lsm.rescale.4to3.seconds", "lsm.rescale.4to3.seconds"}, run: benchLSMRescale},
-		{metrics: []string{"engine.throughput.hashmap", "engine.throughput.lsm"}, run: benchEngineThroughput},
+		{metrics: []string{"engine.throughput.hashmap", "engine.throughput.lsm"}, fixture: fixtureBare, run: benchEngineThroughput},
+		{metrics: []string{"engine.checkpoint.duration.p50", "engine.checkpoint.duration.p99",
+			"engine.checkpoint.duration.lsm.p50", "engine.checkpoint.duration.lsm.p99"}, fixture: fixtureBare, run: benchEngineCheckpoint},
 	}
 }
 
@@ -72,10 +78,10 @@ func (bm benchmark) selected(prefix string) bool {
 
 // runAll runs the benchmarks with a metric starting with only ("" runs
 // all) in a fresh temporary directory that it removes, and returns their
-// results in table order. The benchmarks without a fixture run first, then
-// those on the LSM fixture, then those on the heap value state; each
-// fixture is dropped after its group, so that it is never live while
-// another group is timed.
+// results in table order. The bare benchmarks run first, then those
+// without a fixture, then those on the LSM fixture, then those on the heap
+// value state; each fixture is dropped after its group, so that it is
+// never live while another group is timed.
 func runAll(cfg config, only string, log io.Writer) ([]Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -91,7 +97,7 @@ func runAll(cfg config, only string, log io.Writer) ([]Result, error) {
 
 	all := benchmarks()
 	byBench := make([][]Result, len(all))
-	for _, kind := range []fixtureKind{fixtureNone, fixtureLSM, fixtureValue} {
+	for _, kind := range []fixtureKind{fixtureBare, fixtureNone, fixtureLSM, fixtureValue} {
 		for i, bm := range all {
 			if bm.fixture != kind || !bm.selected(only) {
 				continue

@@ -29,6 +29,13 @@ func tinyConfig() config {
 			syncRounds: 5, syncWrites: 100, syncWriteEvery: 5,
 			rescaleKeys: 1000, rescaleRounds: 1,
 		},
+		engine: engineConfig{
+			parallelism:    2,
+			throughputKeys: 100, throughputInterval: 50 * time.Millisecond,
+			calibrateRecords: 1000, throughputSeconds: 0.2, throughputRounds: 1,
+			checkpointKeys: 1000, hotKeys: 10, hotRate: 1000,
+			checkpointInterval: 50 * time.Millisecond, checkpointSamples: 2,
+		},
 	}
 }
 
@@ -47,7 +54,7 @@ func checkResult(t *testing.T, r Result) {
 	if r.Metric == "" || r.Unit == "" || r.Baseline == "" {
 		t.Errorf("%+v: empty metric, unit or baseline", r)
 	}
-	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps, unitMB, unitSeconds}, r.Unit) {
+	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps, unitMB, unitSeconds, unitRecordsPerSec}, r.Unit) {
 		t.Errorf("%s: unknown unit %q", r.Metric, r.Unit)
 	}
 	if !(r.Value > 0) || !(r.BaselineValue > 0) || !(r.Ratio > 0) {
