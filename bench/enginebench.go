@@ -83,8 +83,9 @@ func (e *env) calibrateThroughput(backendType string) (int64, float64, error) {
 // periodic checkpoints off, per backend, in interleaved rounds. An untimed
 // calibration run without checkpoints sizes the input so that one run
 // lasts about throughputSeconds; if a run with checkpoints then completes
-// fewer than minThroughputCheckpoints, the input grows by half and the
-// rounds start over.
+// fewer than minThroughputCheckpoints (the fixed cost of starting a job
+// can dwarf a short calibration run), the input doubles and the rounds
+// start over, at most 8 times.
 func benchEngineThroughput(e *env) ([]Result, error) {
 	c := e.cfg.engine
 	var results []Result
@@ -116,11 +117,11 @@ func benchEngineThroughput(e *env) ([]Result, error) {
 			if slices.Min(completed) >= minThroughputCheckpoints {
 				break
 			}
-			if attempt == 4 {
+			if attempt == 8 {
 				return nil, fmt.Errorf("engine throughput %s: runs of %d records complete %v checkpoints, want %d",
 					bt, records, completed, minThroughputCheckpoints)
 			}
-			records += records / 2
+			records *= 2
 			e.logf("engine throughput %s: a run with checkpoints completed %v checkpoints, want two periodic ones and the final one; again with %d records",
 				bt, slices.Min(completed), records)
 		}
