@@ -121,8 +121,9 @@ func New[K comparable](opts Options[K]) (*Backend[K], error) {
 		tables:  map[string]*table[K]{},
 		files:   newUploads(),
 	}
-	prefix := fmt.Sprintf("%s-%d-", fileSafe(opts.OperatorUID), opts.Subtask)
-	for _, d := range sweepStale(opts.Dir, prefix) {
+	operator := fileSafe(opts.OperatorUID)
+	prefix := fmt.Sprintf("%s-%d-", operator, opts.Subtask)
+	for _, d := range sweepStale(opts.Dir, operator) {
 		opts.Logger.Info("lsm: removed the local directory of a backend that is gone", "dir", d)
 	}
 	b.dir = filepath.Join(opts.Dir, prefix+b.id)

@@ -15,20 +15,28 @@ func sweepOptions(dir string) Options[string] {
 		MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}}
 }
 
-// TestSweepStaleDirectories: New removes what a killed process of the same
-// subtask left behind, and nothing a live backend uses.
+// TestSweepStaleDirectories: New removes what killed processes left behind
+// for any subtask of its operator, and nothing a live backend uses.
 func TestSweepStaleDirectories(t *testing.T) {
 	dir := t.TempDir()
-	// A killed process: its database is closed but its directory remains.
-	stale := filepath.Join(dir, "op-1-deadbeefdeadbeef")
-	db, err := pebble.Open(filepath.Join(stale, "db"), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// Killed processes: their databases are closed but their directories
+	// remain, of this subtask, of another subtask of the operator (a job
+	// restarted at a lower parallelism) and of another operator.
+	deadDB := func(name string) string {
+		inst := filepath.Join(dir, name)
+		db, err := pebble.Open(filepath.Join(inst, "db"), &pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return inst
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(dir, "op-2-deadbeefdeadbeef") // another subtask
+	stale := deadDB("op-1-deadbeefdeadbeef")
+	staleSibling := deadDB("op-7-deadbeefdeadbeef")
+	otherOperator := deadDB("op-x-1-deadbeefdeadbeef")
+	other := filepath.Join(dir, "op-2-deadbeefdeadbeef") // being created: no database yet
 	if err := os.MkdirAll(filepath.Join(other, "db"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +48,13 @@ func TestSweepStaleDirectories(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale directory %s not removed (%v)", stale, err)
 	}
-	if _, err := os.Stat(other); err != nil {
-		t.Fatalf("directory of another subtask removed: %v", err)
+	if _, err := os.Stat(staleSibling); !os.IsNotExist(err) {
+		t.Fatalf("stale directory of another subtask %s not removed (%v)", staleSibling, err)
+	}
+	for _, d := range []string{other, otherOperator} {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("directory %s removed: %v", d, err)
+		}
 	}
 	// A second backend of the same subtask must not remove the live one's.
 	second, err := New(sweepOptions(dir))
