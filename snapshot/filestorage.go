@@ -94,6 +94,12 @@ func (s *FileStorage) Create(ctx context.Context, name string, opts CreateOption
 		base = base[:64]
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
+	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 3; try++ {
+		// A Delete pruned the directory after mkdirAll: make it again.
+		if err = s.mkdirAll(dir); err == nil {
+			f, err = os.CreateTemp(dir, tempPrefix+base+"-*")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", clean, err)
 	}
@@ -267,7 +273,60 @@ func (s *FileStorage) Delete(ctx context.Context, name string) error {
 	if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete: %w", err)
 	}
+	s.pruneEmpty(filepath.Dir(full))
 	return nil
+}
+
+// pruneEmpty removes dir and its parents below the root while they are
+// empty, so that a directory, as on an object store, exists only while it
+// holds files. A failure (a directory not empty, or being written) stops
+// it quietly.
+func (s *FileStorage) pruneEmpty(dir string) {
+	for dir != s.root && strings.HasPrefix(dir, s.root+string(filepath.Separator)) {
+		if os.Remove(dir) != nil {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// DeleteAll implements BatchDeleter.
+func (s *FileStorage) DeleteAll(ctx context.Context, names []string) error {
+	var errs []error
+	for _, n := range names {
+		if err := s.Delete(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ListInfo implements InfoLister.
+func (s *FileStorage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error) {
+	names, err := s.List(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]FileInfo, 0, len(names))
+	for _, n := range names {
+		info := FileInfo{Name: n}
+		if !strings.HasSuffix(n, "/") {
+			_, full, err := s.resolve(ctx, path.Join(dir, n))
+			if err != nil {
+				return nil, fmt.Errorf("list: %w", err)
+			}
+			fi, err := os.Stat(full)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted since List
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list: %w", err)
+			}
+			info.Size, info.ModTime = fi.Size(), fi.ModTime()
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
 }
 
 // Close implements Storage. Writers already created may still commit or

@@ -304,3 +304,49 @@ func TestNewFileStorageCreatesRoot(t *testing.T) {
 		t.Error("NewFileStorage on a file succeeded")
 	}
 }
+
+// TestFileStorageDirectoriesFollowFiles: deleting the last file of a
+// directory removes the directory (and empty parents, not the root), as
+// on an object store; ListInfo gives sizes and times; DeleteAll removes
+// many.
+func TestFileStorageDirectoriesFollowFiles(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := NewFileStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name, data string) {
+		w, err := s.Create(ctx, name, CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(data))
+		if _, err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("job/chk-1/a", "12345")
+	put("job/chk-1/sub/b", "1")
+	put("job/shared/c", "12")
+	infos, err := s.ListInfo(ctx, "job/chk-1")
+	if err != nil || len(infos) != 2 || infos[0].Name != "a" || infos[0].Size != 5 || infos[0].ModTime.IsZero() || infos[1].Name != "sub/" {
+		t.Fatalf("ListInfo: %+v, %v", infos, err)
+	}
+	if err := DeleteAll(ctx, s, []string{"job/chk-1/a", "job/chk-1/sub/b", "job/chk-1/missing"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "job", "chk-1")); !os.IsNotExist(err) {
+		t.Fatalf("empty chk-1 kept: %v", err)
+	}
+	if err := s.Delete(ctx, "job/shared/c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "job")); !os.IsNotExist(err) {
+		t.Fatalf("empty job dir kept: %v", err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("root removed: %v", err)
+	}
+	put("job/chk-2/a", "x") // directories come back
+}

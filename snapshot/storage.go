@@ -2,7 +2,9 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"io"
+	"time"
 )
 
 // Storage is a flat namespace of immutable files addressed by clean,
@@ -62,4 +64,45 @@ type FileWriter interface {
 type Written struct {
 	Size   int64
 	CRC32C uint32
+}
+
+// FileInfo describes an entry of a listing.
+type FileInfo struct {
+	// Name is the base name; directories end in "/".
+	Name string
+	// Size of a file in bytes; 0 for a directory.
+	Size int64
+	// ModTime is when the file was committed (the zero time for a
+	// directory).
+	ModTime time.Time
+}
+
+// InfoLister is the optional capability of storages that list with sizes
+// and modification times, which the garbage collection of orphan files
+// needs to honour its grace period.
+type InfoLister interface {
+	// ListInfo is List with a FileInfo per entry, in the same order.
+	ListInfo(ctx context.Context, dir string) ([]FileInfo, error)
+}
+
+// BatchDeleter is the optional capability of storages that delete many
+// files in few requests.
+type BatchDeleter interface {
+	// DeleteAll removes the named files; missing files are not errors. It
+	// tries every name and reports every failure, naming the files.
+	DeleteAll(ctx context.Context, names []string) error
+}
+
+// DeleteAll removes names from store, in batches where the store can.
+func DeleteAll(ctx context.Context, store Storage, names []string) error {
+	if bd, ok := store.(BatchDeleter); ok {
+		return bd.DeleteAll(ctx, names)
+	}
+	var errs []error
+	for _, n := range names {
+		if err := store.Delete(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
