@@ -80,7 +80,7 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 		return nil, "", "", fmt.Errorf("%w: execution.checkpointing.savepoint-dir is not set", ErrConfig)
 	}
 	if r.spStore == nil {
-		s, err := snapshot.OpenStorage(ctx, root)
+		s, err := snapshot.OpenStorage(ctx, root, r.cfg.StorageOptions())
 		if err != nil {
 			return nil, "", "", err
 		}
@@ -124,7 +124,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		// DESIGN.md section 2; a restore adopts the stored value instead.
 		rt.maxParallelism = backend.DefaultMaxParallelism(cfg.Parallelism)
 	}
-	if rt.ckptStore, err = snapshot.OpenStorage(ctx, cfg.CheckpointDir); err != nil {
+	if rt.ckptStore, err = snapshot.OpenStorage(ctx, cfg.CheckpointDir, cfg.StorageOptions()); err != nil {
 		return nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
 	}
 	defer rt.ckptStore.Close()
@@ -427,7 +427,7 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 		rs.store, rs.dir, rs.md, rs.ownDir = r.ckptStore, dir, md, dir
 		rs.location = r.ckptLocation(dir)
 	} else {
-		if err := rs.open(ctx, p); err != nil {
+		if err := rs.open(ctx, p, r.cfg.StorageOptions()); err != nil {
 			return nil, err
 		}
 		if rs.md.Kind == snapshot.KindCheckpoint && rs.md.JobID == r.jobID && sameCheckpoint(r.ckptRoot, r.jobID, rs) {
@@ -442,13 +442,13 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 }
 
 // open reads the _metadata of a restore path given as a path or URL.
-func (rs *restoredSnapshot) open(ctx context.Context, p string) error {
+func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.StorageOptions) error {
 	loc, err := snapshot.ParseLocation(p)
 	if err != nil {
 		return fmt.Errorf("%w: execution.state-recovery.path: %w", ErrConfig, err)
 	}
 	if loc.Scheme != "file" {
-		s, err := snapshot.OpenStorage(ctx, p)
+		s, err := snapshot.OpenStorage(ctx, p, opts)
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", p, err)
 		}

@@ -78,10 +78,18 @@ func isScheme(s string) bool {
 	return true
 }
 
-// OpenStorage opens the Storage at a location (see ParseLocation). Only
-// filesystem locations are supported so far; s3:// and stated:// give an
-// error wrapping ErrUnsupported.
-func OpenStorage(ctx context.Context, location string) (Storage, error) {
+// StorageOptions configures the storages that OpenStorage opens.
+type StorageOptions struct {
+	// S3 configures s3:// locations; its Endpoint is required for them.
+	S3 S3Options
+}
+
+// OpenStorage opens the Storage at a location (see ParseLocation): a
+// FileStorage for filesystem locations and an S3Storage for
+// s3://bucket/prefix, which needs opts.S3.Endpoint (s3.endpoint) and a
+// bucket that exists. stated:// locations give an error wrapping
+// ErrUnsupported.
+func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Storage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -92,6 +100,15 @@ func OpenStorage(ctx context.Context, location string) (Storage, error) {
 	switch loc.Scheme {
 	case "file":
 		return NewFileStorage(loc.Path)
+	case "s3":
+		if opts.S3.Endpoint == "" {
+			return nil, fmt.Errorf("open storage %q: s3.endpoint is not set (the S3 endpoint, e.g. http://localhost:9000)", location)
+		}
+		s, err := NewS3Storage(ctx, loc.Host, loc.Path, opts.S3)
+		if err != nil {
+			return nil, fmt.Errorf("open storage %q: %w", location, err)
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, ErrUnsupported)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -53,7 +54,7 @@ func TestOpenStorage(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	for _, loc := range []string{"file://" + dir, dir} {
-		s, err := OpenStorage(ctx, loc)
+		s, err := OpenStorage(ctx, loc, StorageOptions{})
 		if err != nil {
 			t.Fatalf("OpenStorage(%q): %v", loc, err)
 		}
@@ -62,9 +63,12 @@ func TestOpenStorage(t *testing.T) {
 		}
 		s.Close()
 	}
-	for _, loc := range []string{"s3://bucket/prefix", "stated://localhost:7070", "gs://b"} {
-		if _, err := OpenStorage(ctx, loc); !errors.Is(err, ErrUnsupported) {
+	for _, loc := range []string{"stated://localhost:7070", "gs://b"} {
+		if _, err := OpenStorage(ctx, loc, StorageOptions{}); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("OpenStorage(%q): %v, want ErrUnsupported", loc, err)
 		}
+	}
+	if _, err := OpenStorage(ctx, "s3://bucket/prefix", StorageOptions{}); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
+		t.Errorf("OpenStorage(s3://...) without an endpoint: %v, want an error naming s3.endpoint", err)
 	}
 }

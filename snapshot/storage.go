@@ -41,7 +41,9 @@ type Storage interface {
 type CreateOptions struct {
 	// NoOverwrite makes Commit fail with ErrExist if name already exists;
 	// the existing file is left intact. The check and the publish are one
-	// atomic step.
+	// atomic step. A store may accept the commit when the existing file
+	// has the same size and CRC32C as the new one, since that is how a
+	// retried request whose first try succeeded looks (S3Storage does).
 	NoOverwrite bool
 }
 

@@ -79,7 +79,8 @@ type Job struct {
 
 // S3Options configures the S3 client of s3:// locations.
 type S3Options struct {
-	// Endpoint is s3.endpoint. Default "": the AWS endpoint.
+	// Endpoint is s3.endpoint, e.g. http://localhost:9000 or
+	// https://s3.eu-west-1.amazonaws.com. Required for s3:// locations.
 	Endpoint string
 	// AccessKey is s3.access-key. Default "".
 	AccessKey string

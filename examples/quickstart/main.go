@@ -136,7 +136,7 @@ func checkpoint(ctx context.Context, store snapshot.Storage, subs []*subtask, id
 }
 
 func run(ctx context.Context, location string) error {
-	store, err := snapshot.OpenStorage(ctx, location)
+	store, err := snapshot.OpenStorage(ctx, location, snapshot.StorageOptions{})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,439 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// bucketCheckTimeout bounds the check that the bucket exists when an
+// S3Storage is opened, so that a wrong or unreachable endpoint fails the
+// start of a job quickly rather than after every retry of every call.
+const bucketCheckTimeout = 15 * time.Second
+
+// S3Storage is a Storage on an S3 bucket (AWS S3, MinIO or another
+// S3-compatible store), under a key prefix: the file "job/chk-3/_metadata"
+// of a storage on s3://bucket/ckpt is the object "ckpt/job/chk-3/_metadata".
+//
+// Create spools the file to a local temporary file (S3Options.SpoolDir)
+// while computing its size and CRC32C; Commit uploads it with one PUT, or
+// a parallel multipart upload above S3Options.PartSize, each request
+// carrying a CRC32C that the server checks. A PUT is atomic, so nothing is
+// visible until Commit returns and readers never see a partial file. With
+// CreateOptions.NoOverwrite the upload is a conditional PUT
+// (If-None-Match: *): the store refuses it with 412 if the object exists,
+// which Commit reports as ErrExist.
+//
+// Directories are key prefixes: they exist while a file lies below them,
+// as with FileStorage. Requests are retried by the client
+// (S3Options.MaxRetries) and bounded by the caller's context.
+//
+// Errors name the bucket and the key ("s3 put bucket/prefix/name: ...");
+// missing files wrap ErrNotExist, invalid names ErrInvalidName, calls
+// after Close ErrClosed. Safe for concurrent use.
+type S3Storage struct {
+	client    *minio.Client
+	transport *http.Transport
+	bucket    string
+	prefix    string // "" or a clean prefix without leading or trailing "/"
+	endpoint  string
+	opts      S3Options
+	log       *slog.Logger
+	closed    atomic.Bool
+	// readHook, set only by tests, is called with the name and the offset
+	// before the upload reads the spool file.
+	readHook func(name string, off int64)
+}
+
+var (
+	_ Storage      = (*S3Storage)(nil)
+	_ InfoLister   = (*S3Storage)(nil)
+	_ BatchDeleter = (*S3Storage)(nil)
+)
+
+// NewS3Storage opens the storage of the objects of bucket whose keys start
+// with prefix (which may be empty; leading and trailing "/" are ignored).
+// It checks that the bucket exists, within ctx and at most about 15 s: a
+// missing bucket, bad credentials or an unreachable endpoint fail here with
+// an error that names the endpoint and the bucket. It never creates the
+// bucket. opts is completed with EnsureDefaults and checked with Validate.
+func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Storage, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+		return nil, fmt.Errorf("s3 storage: invalid bucket name %q: %v", bucket, err)
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" {
+		if err := checkName(prefix); err != nil {
+			return nil, fmt.Errorf("s3 storage: prefix %q: %w: %v", prefix, ErrInvalidName, err)
+		}
+	}
+	host, secure, _ := parseS3Endpoint(opts.Endpoint) // validated above
+	transport, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3 storage: %w", err)
+	}
+	// The default dial timeout (30 s) times MaxRetries is far too long to
+	// notice a black-holed endpoint.
+	transport.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	var creds *credentials.Credentials
+	if opts.AccessKey != "" {
+		creds = credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, "")
+	} else {
+		creds = credentials.New(&credentials.Static{Value: credentials.Value{SignerType: credentials.SignatureAnonymous}})
+	}
+	lookup := minio.BucketLookupAuto
+	if opts.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	client, err := minio.New(host, &minio.Options{
+		Creds:           creds,
+		Secure:          secure,
+		Transport:       transport,
+		Region:          opts.Region,
+		BucketLookup:    lookup,
+		TrailingHeaders: true,
+		MaxRetries:      opts.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 storage %s: %w", opts.Endpoint, err)
+	}
+	s := &S3Storage{
+		client:    client,
+		transport: transport,
+		bucket:    bucket,
+		prefix:    prefix,
+		endpoint:  opts.Endpoint,
+		opts:      opts,
+		log:       opts.Logger,
+	}
+	cctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
+	defer cancel()
+	ok, err := client.BucketExists(cctx, bucket)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("s3 storage: check bucket %q at %s: %w", bucket, opts.Endpoint, ctx.Err())
+	case err != nil:
+		err = fmt.Errorf("s3 storage: check bucket %q at %s: %w", bucket, opts.Endpoint, err)
+	case !ok:
+		err = fmt.Errorf("s3 storage: bucket %q does not exist at %s (buckets are not created implicitly)", bucket, opts.Endpoint)
+	}
+	if err != nil {
+		transport.CloseIdleConnections()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Bucket returns the bucket of the storage.
+func (s *S3Storage) Bucket() string { return s.bucket }
+
+// Prefix returns the key prefix of the storage ("" for the whole bucket),
+// without leading or trailing "/".
+func (s *S3Storage) Prefix() string { return s.prefix }
+
+// key returns the object key of a clean storage name.
+func (s *S3Storage) key(name string) string {
+	if s.prefix == "" {
+		return name
+	}
+	return s.prefix + "/" + name
+}
+
+// where names an object in errors: "bucket/key".
+func (s *S3Storage) where(key string) string { return s.bucket + "/" + key }
+
+// resolve checks the context and the state of the storage, cleans and
+// validates name and returns the clean name and its key.
+func (s *S3Storage) resolve(ctx context.Context, op, name string) (string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", fmt.Errorf("s3 %s: %w", op, err)
+	}
+	if s.closed.Load() {
+		return "", "", fmt.Errorf("s3 %s: %w", op, ErrClosed)
+	}
+	clean := path.Clean(name)
+	if err := checkName(clean); err != nil {
+		return "", "", fmt.Errorf("s3 %s: %w %q: %v", op, ErrInvalidName, name, err)
+	}
+	return clean, s.key(clean), nil
+}
+
+// s3Error wraps an error of the client: missing objects wrap ErrNotExist,
+// a failed If-None-Match ErrExist, and a cancelled context keeps its error
+// visible to errors.Is.
+func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) error {
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.Code == minio.NoSuchKey || resp.Code == "NotFound" ||
+		(resp.StatusCode == http.StatusNotFound && resp.Code != minio.NoSuchBucket && resp.Code != "NoSuchUpload"):
+		return fmt.Errorf("%s: %w", s.where(key), ErrNotExist)
+	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
+		return fmt.Errorf("s3 %s %s: %w", op, s.where(key), ErrExist)
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		return fmt.Errorf("s3 %s %s: %w (%v)", op, s.where(key), ctx.Err(), err)
+	}
+	return fmt.Errorf("s3 %s %s: %w", op, s.where(key), err)
+}
+
+// Open implements Storage. The reader streams the object from the store;
+// it is not safe for concurrent use and must be closed.
+func (s *S3Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	return s.OpenRange(ctx, name, 0, -1)
+}
+
+// OpenRange implements Storage with one ranged GET.
+func (s *S3Storage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	_, key, err := s.resolve(ctx, "get", name)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		return nil, fmt.Errorf("s3 get %s: negative offset %d", s.where(key), off)
+	}
+	if length == 0 {
+		// No byte to read, but a missing file is still an error.
+		if _, err := s.Size(ctx, name); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	var gopts minio.GetObjectOptions
+	switch {
+	case length > 0:
+		gopts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+	case off > 0:
+		gopts.Set("Range", fmt.Sprintf("bytes=%d-", off))
+	}
+	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, gopts)
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			// The object exists but starts after off: a short (empty)
+			// read, as the Storage contract says.
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, s.s3Error(ctx, "get", key, err)
+	}
+	return &s3Reader{body: body, where: s.where(key)}, nil
+}
+
+// s3Reader is the body of a GET; it adds the object to read errors.
+type s3Reader struct {
+	body  io.ReadCloser
+	where string
+}
+
+func (r *s3Reader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("s3 read %s: %w", r.where, err)
+	}
+	return n, err
+}
+
+func (r *s3Reader) Close() error { return r.body.Close() }
+
+// Size implements Storage with a HEAD request.
+func (s *S3Storage) Size(ctx context.Context, name string) (int64, error) {
+	_, key, err := s.resolve(ctx, "stat", name)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, s.s3Error(ctx, "stat", key, err)
+	}
+	return info.Size, nil
+}
+
+// List implements Storage.
+func (s *S3Storage) List(ctx context.Context, dir string) ([]string, error) {
+	infos, err := s.ListInfo(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(infos))
+	for i, fi := range infos {
+		names[i] = fi.Name
+	}
+	return names, nil
+}
+
+// ListInfo implements InfoLister with a delimited listing of the
+// directory's prefix (as many requests as it has 1000s of entries).
+// ModTime is the object's Last-Modified time, which S3 gives in seconds.
+func (s *S3Storage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error) {
+	var listPrefix string
+	if dir == "" || dir == "." || dir == "/" {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("s3 list: %w", err)
+		}
+		if s.closed.Load() {
+			return nil, fmt.Errorf("s3 list: %w", ErrClosed)
+		}
+		if s.prefix != "" {
+			listPrefix = s.prefix + "/"
+		}
+	} else {
+		_, key, err := s.resolve(ctx, "list", strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return nil, err
+		}
+		listPrefix = key + "/"
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the lister on an early return
+	var infos []FileInfo
+	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: listPrefix}) {
+		if obj.Err != nil {
+			return nil, s.listError(ctx, listPrefix, obj.Err)
+		}
+		n := strings.TrimPrefix(obj.Key, listPrefix)
+		if n == "" || n == "/" || strings.HasPrefix(n, tempPrefix) {
+			continue // a directory marker of another tool, or a reserved name
+		}
+		fi := FileInfo{Name: n}
+		if !strings.HasSuffix(n, "/") {
+			fi.Size, fi.ModTime = obj.Size, obj.LastModified
+		}
+		infos = append(infos, fi)
+	}
+	if err := ctx.Err(); err != nil {
+		// The lister ends quietly when its context is cancelled.
+		return nil, fmt.Errorf("s3 list %s: %w", s.where(listPrefix), err)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	return infos, nil
+}
+
+func (s *S3Storage) listError(ctx context.Context, listPrefix string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("s3 list %s: %w", s.where(listPrefix), ctx.Err())
+	}
+	return fmt.Errorf("s3 list %s: %w", s.where(listPrefix), err)
+}
+
+// Delete implements Storage. S3 deletes of missing keys succeed.
+func (s *S3Storage) Delete(ctx context.Context, name string) error {
+	_, key, err := s.resolve(ctx, "delete", name)
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if err := s.s3Error(ctx, "delete", key, err); !errors.Is(err, ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteAll implements BatchDeleter with multi-object deletes of up to
+// 1000 keys per request. Invalid names are reported (wrapping
+// ErrInvalidName) and the others still deleted; a name left undeleted
+// because a request failed or ctx was cancelled is reported with that
+// cause.
+func (s *S3Storage) DeleteAll(ctx context.Context, names []string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3 delete: %w", err)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("s3 delete: %w", ErrClosed)
+	}
+	var errs []error
+	pending := make(map[string]bool, len(names)) // key -> still unconfirmed
+	keys := make([]string, 0, len(names))
+	for _, n := range names {
+		_, key, err := s.resolve(ctx, "delete", n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !pending[key] {
+			pending[key] = true
+			keys = append(keys, key)
+		}
+	}
+	if len(keys) == 0 {
+		return errors.Join(errs...)
+	}
+	objects := func(yield func(minio.ObjectInfo) bool) {
+		for _, k := range keys {
+			if !yield(minio.ObjectInfo{Key: k}) {
+				return
+			}
+		}
+	}
+	results, err := s.client.RemoveObjectsWithIter(ctx, s.bucket, objects, minio.RemoveObjectsOptions{})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("s3 delete in %s: %w", s.bucket, err))...)
+	}
+	var lastErr error
+	for r := range results {
+		if r.Err != nil && r.ObjectName == "" {
+			lastErr = r.Err // an unreadable response
+			continue
+		}
+		if !pending[r.ObjectName] {
+			continue
+		}
+		delete(pending, r.ObjectName)
+		if r.Err != nil {
+			lastErr = r.Err
+			if e := s.s3Error(ctx, "delete", r.ObjectName, r.Err); !errors.Is(e, ErrNotExist) {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(pending) > 0 {
+		cause := lastErr
+		if ctx.Err() != nil {
+			cause = ctx.Err()
+		}
+		if cause == nil {
+			cause = errors.New("no answer from the store")
+		}
+		left := make([]string, 0, len(pending))
+		for k := range pending {
+			left = append(left, k)
+		}
+		slices.Sort(left)
+		for _, k := range left {
+			errs = append(errs, fmt.Errorf("s3 delete %s: not deleted: %w", s.where(k), cause))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close implements Storage. It is idempotent; writers already created may
+// still commit or abort, every other call fails with ErrClosed.
+func (s *S3Storage) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// String describes the storage as a location: "s3://bucket/prefix".
+func (s *S3Storage) String() string {
+	if s.prefix == "" {
+		return "s3://" + s.bucket
+	}
+	return "s3://" + s.bucket + "/" + s.prefix
+}
