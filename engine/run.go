@@ -443,29 +443,10 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 
 // open reads the _metadata of a restore path given as a path or URL.
 func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.StorageOptions) error {
-	loc, err := snapshot.ParseLocation(p)
-	if err != nil {
+	if _, err := snapshot.ParseLocation(p); err != nil {
 		return fmt.Errorf("%w: execution.state-recovery.path: %w", ErrConfig, err)
 	}
-	if loc.Scheme != "file" {
-		s, err := snapshot.OpenStorage(ctx, p, opts)
-		if err != nil {
-			return fmt.Errorf("restore %s: %w", p, err)
-		}
-		s.Close()
-	}
-	full := loc.Path
-	if path.Base(full) == snapshot.MetadataName {
-		full = path.Dir(full)
-	}
-	// Open the storage two levels up, so that a checkpoint's references
-	// into its job's shared directory resolve.
-	root := path.Dir(path.Dir(full))
-	name := strings.TrimPrefix(strings.TrimPrefix(full, root), "/")
-	if name == "" {
-		return fmt.Errorf("restore %s: not a checkpoint or savepoint directory", p)
-	}
-	store, err := snapshot.NewFileStorage(root)
+	store, name, err := snapshot.OpenSnapshotPath(ctx, p, opts)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}
@@ -474,18 +455,23 @@ func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.St
 		store.Close()
 		return fmt.Errorf("restore %s: %w", p, err)
 	}
-	rs.store, rs.owned, rs.dir, rs.md, rs.location = store, true, dir, md, full
+	rs.store, rs.owned, rs.dir, rs.md, rs.location = store, true, dir, md, strings.TrimSuffix(strings.TrimSuffix(p, "/"+snapshot.MetadataName), "/")
 	return nil
 }
 
 // sameCheckpoint reports whether the restored directory is checkpoint
 // md.CheckpointID of jobID under the checkpoint root.
 func sameCheckpoint(ckptRoot, jobID string, rs *restoredSnapshot) bool {
-	loc, err := snapshot.ParseLocation(ckptRoot)
-	if err != nil || loc.Scheme != "file" {
+	root, err := snapshot.ParseLocation(ckptRoot)
+	if err != nil {
 		return false
 	}
-	return path.Join(loc.Path, snapshot.CheckpointDir(jobID, rs.md.CheckpointID)) == rs.location
+	restored, err := snapshot.ParseLocation(rs.location)
+	if err != nil {
+		return false
+	}
+	return root.Scheme == restored.Scheme && root.Host == restored.Host &&
+		path.Join("/", root.Path, snapshot.CheckpointDir(jobID, rs.md.CheckpointID)) == path.Join("/", restored.Path)
 }
 
 // mapOperators checks that every operator state of the snapshot has an

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -112,4 +113,44 @@ func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Sto
 	default:
 		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, ErrUnsupported)
 	}
+}
+
+// OpenSnapshotPath opens the storage that holds a checkpoint or savepoint
+// given as a path or URL (its directory or its _metadata) and returns the
+// storage name of its directory. The storage is rooted two directories
+// above it, so that a checkpoint's references into its job's shared
+// directory ("../shared/...") resolve. The caller closes the storage.
+func OpenSnapshotPath(ctx context.Context, location string, opts StorageOptions) (Storage, string, error) {
+	return OpenAbove(ctx, location, 2, opts)
+}
+
+// OpenAbove opens the storage levels directories above location (a path
+// or URL; a trailing _metadata is dropped first) and returns it with the
+// storage name of location in it, which has exactly levels components.
+func OpenAbove(ctx context.Context, location string, levels int, opts StorageOptions) (Storage, string, error) {
+	loc, err := ParseLocation(location)
+	if err != nil {
+		return nil, "", err
+	}
+	p := path.Clean("/" + loc.Path)
+	if path.Base(p) == MetadataName {
+		p = path.Dir(p)
+	}
+	root := p
+	for range levels {
+		root = path.Dir(root)
+	}
+	name := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+	if name == "" || strings.Count(name, "/") != levels-1 {
+		return nil, "", fmt.Errorf("open %s: not a checkpoint or savepoint directory: %w", location, ErrInvalidName)
+	}
+	rootLoc := root
+	if loc.Scheme != "file" {
+		rootLoc = loc.Scheme + "://" + loc.Host + root
+	}
+	store, err := OpenStorage(ctx, rootLoc, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return store, name, nil
 }
