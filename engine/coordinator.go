@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/stated-io/stated/snapshot"
@@ -33,6 +33,8 @@ type checkpointRun struct {
 	// owned by the coordinator goroutine
 	acked  int
 	states []map[string]snapshot.SubtaskState // by runtime.tasks index
+	// uploaded are the shared files the answers so far reference.
+	uploaded []string
 }
 
 // ack is a subtask's answer to a checkpoint: its handles or why it failed.
@@ -55,9 +57,8 @@ type coordinator struct {
 	nextID  int64
 	pending *checkpointRun
 	timeout *time.Timer
-	// retained are the directories of completed checkpoints this run may
-	// delete, oldest first.
-	retained      []string
+	// lastSweep is when the orphan sweeper last ran.
+	lastSweep     time.Time
 	sourcesDone   int
 	stopping      bool
 	finalFailures int
@@ -74,14 +75,14 @@ type coordinator struct {
 // of input before the job fails.
 const maxFinalAttempts = 3
 
-func newCoordinator(rt *runtime, nextID int64, retained []string) *coordinator {
+func newCoordinator(rt *runtime, nextID int64) *coordinator {
 	return &coordinator{
-		rt:       rt,
-		acks:     make(chan ack, len(rt.tasks)),
-		finished: make(chan struct{}, len(rt.tasks)),
-		done:     make(chan struct{}),
-		nextID:   nextID,
-		retained: retained,
+		rt:        rt,
+		acks:      make(chan ack, len(rt.tasks)),
+		finished:  make(chan struct{}, len(rt.tasks)),
+		done:      make(chan struct{}),
+		nextID:    nextID,
+		lastSweep: time.Now(),
 	}
 }
 
@@ -226,6 +227,7 @@ func (c *coordinator) trigger(ctx context.Context, kind snapshot.Kind, last bool
 		run.store, run.dir = c.rt.ckptStore, snapshot.CheckpointDir(c.rt.jobID, run.id)
 		run.location = c.rt.ckptLocation(run.dir)
 		run.final = last
+		c.rt.registry.CheckpointStarted(run.id)
 	}
 	run.ctx, run.cancel = context.WithCancel(ctx)
 	c.pending = run
@@ -257,12 +259,17 @@ func (c *coordinator) onAck(ctx context.Context, a ack) error {
 	if run != c.pending {
 		// The answer of a checkpoint aborted earlier: remove what it wrote.
 		if a.err == nil {
-			c.rt.goAsync(func() { c.rt.deleteHandles(context.WithoutCancel(ctx), run, a.states) })
+			c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run, sharedFiles(run, a.states)) })
 		}
 		return nil
 	}
 	if a.err != nil {
 		return c.abort(ctx, run, a.err)
+	}
+	if run.kind == snapshot.KindCheckpoint {
+		shared := sharedFiles(run, a.states)
+		run.uploaded = append(run.uploaded, shared...)
+		c.rt.registry.CheckpointUploaded(run.id, shared)
 	}
 	run.states[a.task.seq] = a.states
 	run.acked++
@@ -309,11 +316,14 @@ func (c *coordinator) complete(ctx context.Context, run *checkpointRun) error {
 	}
 	if run.kind == snapshot.KindCheckpoint {
 		c.lastCompleted = run.location
-		c.retained = append(c.retained, run.dir)
-		for len(c.retained) > c.rt.cfg.NumRetained {
-			dir := c.retained[0]
-			c.retained = c.retained[1:]
-			c.rt.goAsync(func() { c.rt.deleteCheckpoint(context.WithoutCancel(ctx), dir) })
+		// Subsumed checkpoints go now; the backends were told above which
+		// checkpoint their next one builds on.
+		if _, err := c.rt.registry.CheckpointCompleted(context.WithoutCancel(ctx), run.id, md); err != nil {
+			c.rt.logger.Warn("cannot delete subsumed checkpoints; the orphan sweeper will retry", "error", err)
+		}
+		if time.Since(c.lastSweep) >= c.rt.grace {
+			c.lastSweep = time.Now()
+			c.rt.goAsync(func() { c.rt.sweep(ctx) })
 		}
 	}
 	if !last {
@@ -370,7 +380,7 @@ func (c *coordinator) abort(ctx context.Context, run *checkpointRun, cause error
 			return err
 		}
 	}
-	c.rt.goAsync(func() { c.rt.deleteDir(context.WithoutCancel(ctx), run.store, run.dir) })
+	c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run, run.uploaded) })
 	switch {
 	case run.stop:
 		return fmt.Errorf("stop with savepoint failed (the job was cancelled; its checkpoints are kept): %w", cause)
@@ -392,15 +402,18 @@ func randomSuffix(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-// deleteCheckpoint removes a checkpoint this run no longer retains: its
-// _metadata first, so it stops existing at once, then its files.
-// Shared files stay (the registry of issue 5 collects them).
-func (r *runtime) deleteCheckpoint(ctx context.Context, dir string) {
-	if err := r.ckptStore.Delete(ctx, path.Join(dir, snapshot.MetadataName)); err != nil {
-		r.logger.Warn("cannot delete checkpoint", "dir", dir, "error", err)
+// removeAborted removes what an aborted checkpoint or savepoint wrote:
+// the registry removes a checkpoint's directory and the shared files it
+// uploaded that nothing references; a savepoint's directory is removed
+// whole.
+func (r *runtime) removeAborted(ctx context.Context, run *checkpointRun, uploaded []string) {
+	if run.kind == snapshot.KindCheckpoint {
+		if err := r.registry.CheckpointAborted(ctx, run.id, uploaded); err != nil {
+			r.logger.Warn("cannot remove the files of an aborted checkpoint; the orphan sweeper will retry", "id", run.id, "error", err)
+		}
 		return
 	}
-	r.deleteDir(ctx, r.ckptStore, dir)
+	r.deleteDir(ctx, run.store, run.dir)
 }
 
 // deleteDir removes every file under dir, best effort.
@@ -410,37 +423,41 @@ func (r *runtime) deleteDir(ctx context.Context, store snapshot.Storage, dir str
 		r.logger.Warn("cannot list files to delete", "dir", dir, "error", err)
 		return
 	}
+	var files []string
 	for _, n := range names {
 		p := path.Join(dir, n)
-		if n[len(n)-1] == '/' {
+		if strings.HasSuffix(n, "/") {
 			r.deleteDir(ctx, store, p)
 			continue
 		}
-		if err := store.Delete(ctx, p); err != nil && !errors.Is(err, snapshot.ErrNotExist) {
-			r.logger.Warn("cannot delete file", "file", p, "error", err)
-		}
+		files = append(files, p)
+	}
+	if err := snapshot.DeleteAll(ctx, store, files); err != nil {
+		r.logger.Warn("cannot delete files", "dir", dir, "error", err)
 	}
 }
 
-// deleteHandles removes the files of run's own directory that a late
-// answer wrote after run was aborted.
-func (r *runtime) deleteHandles(ctx context.Context, run *checkpointRun, states map[string]snapshot.SubtaskState) {
-	del := func(f snapshot.FileRef) {
-		if f.Scope != snapshot.ScopeExclusive {
+// sharedFiles returns the storage names of the shared files that the
+// handles of one subtask's answer reference.
+func sharedFiles(run *checkpointRun, states map[string]snapshot.SubtaskState) []string {
+	var names []string
+	add := func(f snapshot.FileRef) {
+		if f.Scope != snapshot.ScopeShared {
 			return
 		}
 		if p, err := snapshot.ResolvePath(run.dir, f.Path); err == nil {
-			run.store.Delete(ctx, p)
+			names = append(names, p)
 		}
 	}
 	for _, st := range states {
 		for _, h := range st.Keyed {
 			for _, f := range h.Files {
-				del(f)
+				add(f)
 			}
 		}
 		for _, h := range st.Operator {
-			del(h.File)
+			add(h.File)
 		}
 	}
+	return names
 }

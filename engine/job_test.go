@@ -395,3 +395,36 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("granted %d in 1s at 100/s", total)
 	}
 }
+
+// TestOrphansOfKilledRunsAreSwept: files a killed run uploaded for a
+// checkpoint that never got its _metadata, older than the grace period,
+// are removed by the next run; young ones stay.
+func TestOrphansOfKilledRunsAreSwept(t *testing.T) {
+	dir := t.TempDir()
+	ckpts := filepath.Join(dir, "checkpoints", "test")
+	old := time.Now().Add(-2 * time.Hour)
+	write := func(rel string, age time.Time) string {
+		p := filepath.Join(ckpts, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("orphan"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, age, age); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	orphans := []string{write("chk-7/count-0.kg", old), write("shared/dead-7-000001.sst", old)}
+	young := write("shared/dead-8-000002.sst", time.Now())
+	run(t, countingJob(testConfig(t, dir), 500, filepath.Join(dir, "out")))
+	for _, p := range orphans {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("orphan %s kept (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("young file removed: %v", err)
+	}
+}

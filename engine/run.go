@@ -12,6 +12,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/incremental"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -46,6 +47,8 @@ type runtime struct {
 	parallelism, maxParallelism int
 
 	ckptStore snapshot.Storage
+	registry  *incremental.Registry
+	grace     time.Duration // of the registry's orphan sweeper
 	ckptRoot  string // execution.checkpointing.dir as given
 	spStore   snapshot.Storage
 
@@ -144,8 +147,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	if rs != nil {
 		defer rs.close()
 	}
-	nextID, retained, err := rt.checkpointCounter(ctx, rs)
-	if err != nil {
+	if err := rt.openRegistry(ctx, rs); err != nil {
 		return nil, err
 	}
 	if err := backend.CheckParallelism(rt.parallelism, rt.maxParallelism); err != nil {
@@ -158,7 +160,8 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		rt.closeAll()
 		return nil, err
 	}
-	rt.coord = newCoordinator(rt, nextID, retained)
+	rt.coord = newCoordinator(rt, rt.registry.NextID())
+	rt.goAsync(func() { rt.sweep(ctx) })
 	res := &Result{}
 	if rs != nil {
 		res.Restored = rs.location
@@ -200,13 +203,13 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	switch {
 	case failure != nil:
 		if cfg.Retention == config.NoExternalizedCheckpoints {
-			rt.deleteRetained(c.retained)
+			rt.discard()
 		}
 		return res, failure
 	case !c.over:
 		// Cancelled by the caller.
 		if cfg.Retention != config.RetainOnCancellation {
-			rt.deleteRetained(c.retained)
+			rt.discard()
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -214,7 +217,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		return res, errors.New("job cancelled")
 	}
 	if cfg.Retention != config.RetainOnCancellation {
-		rt.deleteRetained(c.retained)
+		rt.discard()
 	}
 	return res, closeErr
 }
@@ -236,10 +239,11 @@ func checkRunnable(cfg *config.Job) error {
 	return errors.Join(errs...)
 }
 
-func (r *runtime) deleteRetained(dirs []string) {
-	ctx := context.Background()
-	for _, d := range dirs {
-		r.deleteCheckpoint(ctx, d)
+// discard deletes the checkpoints this run owns (externalized
+// retention).
+func (r *runtime) discard() {
+	if err := r.registry.Discard(context.Background()); err != nil {
+		r.logger.Warn("cannot delete the job's checkpoints", "error", err)
 	}
 }
 
@@ -355,31 +359,40 @@ func (r *runtime) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// checkpointCounter returns the id of the first checkpoint of this run
-// (after every chk-<n> directory of the job, complete or not, and after
-// the restored checkpoint) and the directories of the checkpoints this run
-// may delete: the restored one in CLAIM mode.
-func (r *runtime) checkpointCounter(ctx context.Context, rs *restoredSnapshot) (int64, []string, error) {
-	infos, err := snapshot.ListCheckpoints(ctx, r.ckptStore, r.jobID)
+// openRegistry rebuilds the shared-file registry of the job from its
+// checkpoint storage and records the restored checkpoint: claimed in CLAIM
+// mode when it is one of this job's checkpoints in this storage.
+func (r *runtime) openRegistry(ctx context.Context, rs *restoredSnapshot) error {
+	// The grace period must exceed any checkpoint's duration.
+	r.grace = max(incremental.DefaultGracePeriod, 2*r.cfg.Timeout)
+	reg, err := incremental.Open(ctx, r.ckptStore, r.jobID, incremental.Options{
+		NumRetained: r.cfg.NumRetained,
+		GracePeriod: r.grace,
+		Logger:      r.logger,
+	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
+		return fmt.Errorf("execution.checkpointing.dir: %w", err)
 	}
-	next := int64(1)
-	if len(infos) > 0 {
-		next = infos[len(infos)-1].ID + 1
+	r.registry = reg
+	if rs == nil || rs.ownDir == "" {
+		return nil
 	}
-	var retained []string
-	if rs != nil {
-		next = max(next, rs.md.CheckpointID+1)
-		if r.cfg.ClaimMode == backend.Claim {
-			if rs.ownDir != "" {
-				retained = append(retained, rs.ownDir)
-			} else {
-				r.logger.Warn("CLAIM mode: the restored snapshot is not a checkpoint of this job in execution.checkpointing.dir, so it is left in place", "restored", rs.location)
-			}
-		}
+	if err := reg.Restored(rs.ownDir, rs.md, rs.mode); err != nil {
+		r.logger.Warn("the restored checkpoint is left in place", "restored", rs.location, "reason", err)
 	}
-	return next, retained, nil
+	return nil
+}
+
+// sweep removes orphan files of earlier runs (uploads of checkpoints that
+// never completed) older than the grace period.
+func (r *runtime) sweep(ctx context.Context) {
+	rep, err := r.registry.SweepOrphans(ctx, false)
+	if err != nil && ctx.Err() == nil {
+		r.logger.Warn("orphan sweep", "error", err)
+	}
+	if len(rep.Deleted) > 0 {
+		r.logger.Info("orphan sweep removed files", "files", len(rep.Deleted), "bytes", rep.Bytes)
+	}
 }
 
 // restoredSnapshot is the snapshot a run restores from.
