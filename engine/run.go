@@ -49,7 +49,7 @@ type runtime struct {
 	ckptStore snapshot.Storage
 	registry  *incremental.Registry
 	grace     time.Duration // of the registry's orphan sweeper
-	ckptRoot  string // execution.checkpointing.dir as given
+	ckptRoot  string        // execution.checkpointing.dir as given
 	spStore   snapshot.Storage
 
 	tasks    []*task
