@@ -54,11 +54,11 @@ tools: $(STATICCHECK) $(MINIO)
 
 # Every benchmark (≤ 10 minutes) or the quick set (≤ 60 s); both write
 # bench/results.json and bench/README.md.
-bench:
-	$(GO) run ./bench
+bench: $(MINIO)
+	STATED_MINIO_BIN=$(MINIO) $(GO) run ./bench
 
-bench-quick:
-	$(GO) run ./bench -quick
+bench-quick: $(MINIO)
+	STATED_MINIO_BIN=$(MINIO) $(GO) run ./bench -quick
 
 # The main job on the embedded default: wordcount on a bundled text with
 # checkpoints on local disk under ./data, then the ten most frequent words.
