@@ -38,6 +38,17 @@ type config struct {
 	lsm lsmConfig
 	// The engine benchmarks (enginebench.go, enginecheckpoint.go).
 	engine engineConfig
+	// The S3 benchmarks (s3bench.go).
+	s3 s3Config
+}
+
+// s3Config sizes the S3 benchmarks.
+type s3Config struct {
+	// keys is the number of keys of the LSM state whose savepoint is
+	// uploaded and downloaded (at most config.keys).
+	keys int
+	// rounds is the number of interleaved rounds per side.
+	rounds int
 }
 
 // engineConfig sizes the engine benchmarks.
@@ -117,6 +128,7 @@ func fullConfig() config {
 			checkpointKeys: 1_000_000, hotKeys: 10_000, hotRate: 20_000,
 			checkpointInterval: time.Second, checkpointSamples: 20,
 		},
+		s3: s3Config{keys: 1_000_000, rounds: 5},
 	}
 }
 
@@ -125,23 +137,27 @@ func fullConfig() config {
 // are written), half the heap map state; the LSM metrics keep their 1M
 // keys but time fewer operations per round and use smaller map, list and
 // rescale data; the engine metrics keep their keys but run shorter jobs
-// (one round of about 2.3 s per throughput side, which still holds two
+// (one round of about 3 s per throughput side, which holds two
 // periodic checkpoints; checkpoints every 200 ms instead of every second,
-// fewer of them timed).
+// fewer of them timed); the S3 metrics move a 200k-key state (about
+// 24 MB) in 3 rounds. To keep within 60 s with the S3 metrics, quick mode
+// times only 60 heap snapshots and 10 LSM sync checkpoints (so p99 is the
+// maximum of either) and 2 × 3 incremental LSM checkpoints.
 func quickConfig() config {
 	c := fullConfig()
 	c.mode = "quick"
 	c.rounds = 3
 	c.mapKeys = 50_000
-	c.snapshots, c.writeEvery = 100, 20
+	c.snapshots, c.writeEvery = 60, 20
 	c.lsm.ops = 100_000
 	c.lsm.mapKeys = 10_000
 	c.lsm.listKeys, c.lsm.listOps = 20_000, 200_000
-	c.lsm.checkpointPairs = 3
-	c.lsm.syncRounds = 15
+	c.lsm.checkpointPairs = 2
+	c.lsm.syncRounds = 10
 	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1
-	c.engine.throughputSeconds, c.engine.throughputRounds = 2.3, 1
+	c.engine.throughputSeconds, c.engine.throughputRounds = 3, 1
 	c.engine.checkpointInterval, c.engine.checkpointSamples = 200*time.Millisecond, 4
+	c.s3.keys, c.s3.rounds = 200_000, 3
 	return c
 }
 
@@ -159,6 +175,9 @@ func (c config) validate() error {
 	}
 	if err := c.lsm.validate(c); err != nil {
 		return err
+	}
+	if c.s3.keys < 1 || c.s3.keys > c.keys || c.s3.rounds < 1 {
+		return fmt.Errorf("config %s: s3 needs 1 <= keys <= %d and rounds >= 1", c.mode, c.keys)
 	}
 	return c.engine.validate(c)
 }

@@ -63,6 +63,7 @@ func benchmarks() []benchmark {
 		{metrics: []string{"engine.throughput.hashmap", "engine.throughput.lsm"}, fixture: fixtureBare, run: benchEngineThroughput},
 		{metrics: []string{"engine.checkpoint.duration.p50", "engine.checkpoint.duration.p99",
 			"engine.checkpoint.duration.lsm.p50", "engine.checkpoint.duration.lsm.p99"}, fixture: fixtureBare, run: benchEngineCheckpoint},
+		{metrics: []string{"s3.checkpoint.upload", "s3.restore.download"}, run: benchS3},
 	}
 }
 

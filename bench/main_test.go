@@ -36,6 +36,7 @@ func tinyConfig() config {
 			checkpointKeys: 1000, hotKeys: 10, hotRate: 1000,
 			checkpointInterval: 50 * time.Millisecond, checkpointSamples: 2,
 		},
+		s3: s3Config{keys: 1000, rounds: 1},
 	}
 }
 

@@ -1,14 +1,16 @@
 // Package minio runs a real MinIO server as a separate process for the
 // tests of any package: Start launches one on free loopback ports with a
 // fresh data directory, random credentials and one bucket, and stops it
-// when the test ends. Stop, Kill and Restart let fault tests take the
+// when the test ends; StartServer does the same outside of tests (for the
+// benchmarks) and leaves the stop to Server.Close. Stop, Kill and Restart let fault tests take the
 // server away in the middle of an operation.
 //
 // The server binary is not part of the module (MinIO is AGPL and is only
 // ever run, never imported): `make tools` installs the pinned version into
 // <repo>/tools/bin/minio, and the STATED_MINIO_BIN environment variable
 // overrides that path. Without a binary, or if the server does not start,
-// the test fails (it is never skipped) and says how to install it.
+// the test fails (it is never skipped) and says how to install it;
+// StartServer returns that as its error.
 package minio
 
 import (
@@ -40,7 +42,7 @@ const EnvBinary = "STATED_MINIO_BIN"
 const readyTimeout = 30 * time.Second
 
 // Server is a running (or stopped) MinIO server. Its methods are safe for
-// concurrent use; its fields do not change after Start.
+// concurrent use; its fields do not change after Start or StartServer.
 type Server struct {
 	// Endpoint is the server's URL, "http://127.0.0.1:<port>".
 	Endpoint string
@@ -50,11 +52,12 @@ type Server struct {
 	// Bucket is an empty bucket created by Start.
 	Bucket string
 
-	tb      testing.TB
-	bin     string
-	addr    string
-	console string
-	dataDir string
+	tb          testing.TB // nil for a server of StartServer
+	bin         string
+	addr        string
+	console     string
+	dataDir     string
+	ownsDataDir bool // created by StartServer, removed by Close
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -65,43 +68,95 @@ type Server struct {
 // Start runs a MinIO server for the test and returns it once it answers
 // its readiness probe and has a bucket; it is killed at the end of the test.
 // Start fails the test, with the reason and the server's output, if the
-// binary is missing or the server does not start within 30 s.
+// binary is missing or the server does not start within 30 s. It is
+// StartServer with a data directory in tb.TempDir().
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := BinaryPath()
+	s, err := StartServer(Options{DataDir: tb.TempDir()})
 	if err != nil {
-		tb.Fatalf("minio: %v", err)
+		tb.Fatal(err)
+	}
+	s.tb = tb
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Options configures StartServer. Zero values take the defaults documented
+// on each field.
+type Options struct {
+	// Binary is the path of the minio server binary. Default BinaryPath().
+	Binary string
+	// DataDir is the directory of the server's data, which must be empty
+	// or not exist. Default: a new temporary directory that Close removes.
+	DataDir string
+}
+
+// StartServer runs a MinIO server outside of tests (the benchmarks use it)
+// on free loopback ports with random credentials and returns it once it
+// answers its readiness probe and has an empty bucket (Server.Bucket).
+// The caller must Close it. The error says how to install the binary if
+// it is missing, and carries the server's output if it does not start
+// within 30 s.
+func StartServer(opts Options) (*Server, error) {
+	if opts.Binary == "" {
+		bin, err := BinaryPath()
+		if err != nil {
+			return nil, fmt.Errorf("minio: %w", err)
+		}
+		opts.Binary = bin
 	}
 	s := &Server{
-		tb:        tb,
-		bin:       bin,
-		dataDir:   tb.TempDir(),
+		bin:       opts.Binary,
+		dataDir:   opts.DataDir,
 		AccessKey: "stated" + randomHex(6),
 		SecretKey: randomHex(20),
 		Bucket:    "stated-test-" + randomHex(4),
 	}
-	tb.Cleanup(s.Kill)
+	if s.dataDir == "" {
+		dir, err := os.MkdirTemp("", "stated-minio-*")
+		if err != nil {
+			return nil, fmt.Errorf("minio: data directory: %w", err)
+		}
+		s.dataDir, s.ownsDataDir = dir, true
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
 	// A port picked free can be taken before the server binds it: try a
 	// few times.
-	var lastErr error
+	var err error
 	for range 3 {
 		if s.addr, s.console, err = freeAddrs(); err != nil {
-			tb.Fatalf("minio: %v", err)
+			return nil, fmt.Errorf("minio: %w", err)
 		}
 		s.Endpoint = "http://" + s.addr
-		if lastErr = s.start(); lastErr == nil {
+		if err = s.start(); err == nil {
 			break
 		}
 	}
-	if lastErr != nil {
-		tb.Fatalf("minio: %v", lastErr)
+	if err != nil {
+		return nil, fmt.Errorf("minio: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	if err := s.CreateBucket(ctx, s.Bucket); err != nil {
-		tb.Fatalf("minio: create bucket %s: %v\nserver output:\n%s", s.Bucket, err, s.output.String())
+		return nil, fmt.Errorf("minio: create bucket %s: %v\nserver output:\n%s", s.Bucket, err, s.output.String())
 	}
-	return s
+	ok = true
+	return s, nil
+}
+
+// Close kills the server (as Kill does) and removes its data directory if
+// StartServer created it. It is idempotent.
+func (s *Server) Close() error {
+	s.Kill()
+	if s.ownsDataDir {
+		return os.RemoveAll(s.dataDir)
+	}
+	return nil
 }
 
 // BinaryPath returns the path of the minio server binary: $STATED_MINIO_BIN
@@ -155,6 +210,7 @@ func (s *Server) start() error {
 		"MINIO_CI_CD=on", // allow a data directory on the root disk
 		"HOME="+s.dataDir,
 	)
+	killWithParent(cmd)
 	out := newTailBuffer(64 << 10)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -231,11 +287,17 @@ func (s *Server) killLocked() {
 
 // Restart starts a stopped or killed server again on the same address,
 // credentials and data, and waits until it is ready; it fails the test if
-// the server does not come back. A running server is restarted.
+// the server does not come back (a server of StartServer panics). A
+// running server is restarted.
 func (s *Server) Restart() {
-	s.tb.Helper()
+	if s.tb != nil {
+		s.tb.Helper()
+	}
 	s.Kill()
 	if err := s.start(); err != nil {
+		if s.tb == nil {
+			panic(fmt.Sprintf("minio: restart: %v", err))
+		}
 		s.tb.Fatalf("minio: restart: %v", err)
 	}
 }

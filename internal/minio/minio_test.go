@@ -3,6 +3,7 @@ package minio
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,47 @@ func TestBinaryPathMissing(t *testing.T) {
 	_, err := BinaryPath()
 	if err == nil || !strings.Contains(err.Error(), "make tools") {
 		t.Fatalf("BinaryPath with a missing binary: %v", err)
+	}
+}
+
+// TestStartServer: a server started outside of a test has a bucket and a
+// data directory of its own, which Close removes.
+func TestStartServer(t *testing.T) {
+	s, err := StartServer(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !ready(s.Endpoint) {
+		t.Fatal("not ready after StartServer")
+	}
+	if err := s.CreateBucket(context.Background(), s.Bucket); err == nil {
+		t.Error("creating the existing bucket again succeeded")
+	}
+	dir := s.dataDir
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("data directory: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ready(s.Endpoint) {
+		t.Error("ready after Close")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("data directory %s left after Close: %v", dir, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestStartServerMissingBinary(t *testing.T) {
+	t.Setenv(EnvBinary, "/nonexistent/minio")
+	if s, err := StartServer(Options{}); err == nil || !strings.Contains(err.Error(), "make tools") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("StartServer with a missing binary: %v", err)
 	}
 }

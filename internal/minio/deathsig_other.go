@@ -1,0 +1,9 @@
+//go:build !linux
+
+package minio
+
+import "os/exec"
+
+// killWithParent does nothing here: only Linux kills a child with its
+// parent.
+func killWithParent(*exec.Cmd) {}
