@@ -441,23 +441,15 @@ func (r *runtime) deleteDir(ctx context.Context, store snapshot.Storage, dir str
 // handles of one subtask's answer reference.
 func sharedFiles(run *checkpointRun, states map[string]snapshot.SubtaskState) []string {
 	var names []string
-	add := func(f snapshot.FileRef) {
-		if f.Scope != snapshot.ScopeShared {
-			return
-		}
-		if p, err := snapshot.ResolvePath(run.dir, f.Path); err == nil {
-			names = append(names, p)
-		}
-	}
 	for _, st := range states {
-		for _, h := range st.Keyed {
-			for _, f := range h.Files {
-				add(f)
+		st.EachFile(func(f snapshot.FileRef) error {
+			if f.Scope == snapshot.ScopeShared {
+				if p, err := snapshot.ResolvePath(run.dir, f.Path); err == nil {
+					names = append(names, p)
+				}
 			}
-		}
-		for _, h := range st.Operator {
-			add(h.File)
-		}
+			return nil
+		})
 	}
 	return names
 }

@@ -428,21 +428,8 @@ func (r *Registry) sharedNames(dir string, md *snapshot.Metadata) ([]string, err
 		}
 		return nil
 	}
-	for i := range md.Operators {
-		for _, st := range md.Operators[i].Subtasks {
-			for _, h := range st.Keyed {
-				for _, f := range h.Files {
-					if err := add(f); err != nil {
-						return nil, err
-					}
-				}
-			}
-			for _, h := range st.Operator {
-				if err := add(h.File); err != nil {
-					return nil, err
-				}
-			}
-		}
+	if err := md.EachFile(add); err != nil {
+		return nil, err
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil

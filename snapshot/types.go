@@ -218,3 +218,36 @@ type OperatorStateMeta struct {
 	Serializers []SerializerSnapshot
 	Elements    int
 }
+
+// EachFile calls fn for every file the subtask state references: the files
+// of its keyed handles in order, then those of its operator handles. It
+// stops at the first error fn returns.
+func (st *SubtaskState) EachFile(fn func(FileRef) error) error {
+	for i := range st.Keyed {
+		for _, f := range st.Keyed[i].Files {
+			if err := fn(f); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range st.Operator {
+		if err := fn(st.Operator[i].File); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EachFile calls fn for every file md references, operator by operator and
+// subtask by subtask (see SubtaskState.EachFile). A file referenced twice
+// is passed twice. It stops at the first error fn returns.
+func (md *Metadata) EachFile(fn func(FileRef) error) error {
+	for i := range md.Operators {
+		for j := range md.Operators[i].Subtasks {
+			if err := md.Operators[i].Subtasks[j].EachFile(fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -42,19 +42,7 @@ func Verify(ctx context.Context, store Storage, dir string, md *Metadata) []erro
 		seen[name] = ref
 		jobs = append(jobs, job{name: name, ref: ref})
 	}
-	for i := range md.Operators {
-		for j := range md.Operators[i].Subtasks {
-			st := &md.Operators[i].Subtasks[j]
-			for k := range st.Keyed {
-				for _, f := range st.Keyed[k].Files {
-					add(f)
-				}
-			}
-			for k := range st.Operator {
-				add(st.Operator[k].File)
-			}
-		}
-	}
+	md.EachFile(func(f FileRef) error { add(f); return nil })
 
 	results := make([]error, len(jobs))
 	var wg sync.WaitGroup

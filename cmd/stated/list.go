@@ -152,23 +152,12 @@ func jobRows(ctx context.Context, store snapshot.Storage, job string) ([]checkpo
 // (resolved against dir) to its size.
 func referencedFiles(dir string, md *snapshot.Metadata) map[string]int64 {
 	files := map[string]int64{}
-	add := func(f snapshot.FileRef) {
+	md.EachFile(func(f snapshot.FileRef) error {
 		if p, err := snapshot.ResolvePath(dir, f.Path); err == nil {
 			files[p] = f.Size
 		}
-	}
-	for _, op := range md.Operators {
-		for _, st := range op.Subtasks {
-			for _, h := range st.Keyed {
-				for _, f := range h.Files {
-					add(f)
-				}
-			}
-			for _, h := range st.Operator {
-				add(h.File)
-			}
-		}
-	}
+		return nil
+	})
 	return files
 }
 
