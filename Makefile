@@ -13,7 +13,7 @@ MINIO         := $(TOOLS)/minio
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
 # Packages whose concurrency matters run under the race detector.
-RACE_PKGS := ./backend/... ./snapshot/... ./engine/... ./incremental/...
+RACE_PKGS := ./backend/... ./snapshot/... ./engine/... ./incremental/... ./ttl/...
 
 .PHONY: all build test test-unit lint fmt-check vet staticcheck tidy-check bench bench-quick run proto fuzz tools clean
 
@@ -27,7 +27,7 @@ test: lint test-unit
 # The S3 tests need the MinIO server; they fail (never skip) without it.
 test-unit: $(MINIO)
 	STATED_MINIO_BIN=$(MINIO) $(GO) test -race -count=1 $(RACE_PKGS)
-	STATED_MINIO_BIN=$(MINIO) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine' -e '/incremental')
+	STATED_MINIO_BIN=$(MINIO) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine' -e '/incremental' -e '/ttl')
 
 lint: fmt-check vet staticcheck tidy-check
 
