@@ -203,8 +203,9 @@ func TestWordcountStopWithSavepoint(t *testing.T) {
 			common := []string{"--input", input, "--output", out,
 				"--set", "state.backend.type=" + backend,
 				"--set", "state.backend.lsm.local-dir=" + filepath.Join(dir, "lsm")}
-			proc := jobtest.Start(t, bin, append(slices.Clone(common), "--parallelism", "3", "--rate", "5000")...)
-			time.Sleep(700 * time.Millisecond) // let it process part of the input
+			proc := jobtest.Start(t, bin, append(slices.Clone(common), "--parallelism", "3", "--rate", "5000",
+				"--set", "execution.checkpointing.interval=100ms")...)
+			proc.WaitCommitted(t, out) // a checkpoint completed: stop mid-way
 			proc.Signal(syscall.SIGTERM)
 			if err := proc.Wait(); err != nil {
 				t.Fatalf("stop: %v\n%s", err, proc.Stderr())
