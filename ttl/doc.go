@@ -1,7 +1,10 @@
 // Package ttl is state time-to-live, written once for every backend: the
 // TTL configuration of a state, the processing-time clock, the timestamped
-// value and its encoding, and the serializers that turn TTL on or off
-// across a restore.
+// value and its encoding, and the serializer snapshot of stamped values.
+// The serializers that turn TTL on or off across a restore are in package
+// backend (TTLSerializer, TTLPlainSerializer), next to the typed states
+// that use them: ttl imports only the standard library and package
+// snapshot, so that backend can import it.
 //
 // # Model
 //
@@ -57,13 +60,16 @@
 //
 // Object backends keep Value[V] objects. Byte backends store each unit as
 // an 8-byte big-endian timestamp followed by the user serializer's bytes
-// (AppendTimestamp, SplitTimestamp, Serializer); FORMAT.md describes the
-// bytes and the serializer snapshot.
+// (AppendTimestamp, SplitTimestamp, backend.TTLSerializer); FORMAT.md
+// describes the bytes and the serializer snapshot (WrapSnapshot,
+// UnwrapSnapshot). Bytes that do not decode give errors wrapping
+// ErrMalformed; the backend serializers add backend.ErrDecode.
 //
 // The TTL config is not written into snapshots: a restore may change the
 // duration, update type, visibility and cleanup freely. Turning TTL on or
 // off is a change of serializer, which migrates instead of failing: a state
-// with TTL uses Serializer, a state without uses PlainSerializer, and each
-// recognizes the other's snapshots. Values restored into a state that just
-// got TTL are stamped with the restore time.
+// with TTL uses backend.TTLSerializer, a state without uses
+// backend.TTLPlainSerializer, and each recognizes the other's snapshots.
+// Values restored into a state that just got TTL are stamped with the
+// restore time.
 package ttl

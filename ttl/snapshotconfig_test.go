@@ -6,16 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/snapshot"
 )
 
 func TestSnapshotConfigRoundTrip(t *testing.T) {
-	for _, s := range []backend.SerializerSnapshot{
+	for _, s := range []snapshot.SerializerSnapshot{
 		{},
 		{Name: "int64", Version: 1},
 		{Name: "json", Version: 1, Config: []byte("point")},
 		{Name: strings.Repeat("n", 300), Version: 1<<32 - 1, Config: make([]byte, 200)},
-		WrapSnapshot(backend.SerializerSnapshot{Name: "string", Version: 1}),
+		WrapSnapshot(snapshot.SerializerSnapshot{Name: "string", Version: 1}),
 	} {
 		b := appendSnapshotConfig([]byte("prefix"), s)
 		got, err := decodeSnapshotConfig(b[len("prefix"):])
@@ -47,14 +47,14 @@ func TestSnapshotConfigMalformed(t *testing.T) {
 		{"huge config length", []byte{1, 'a', 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
 		{"trailing bytes", []byte{1, 'a', 1, 0, 9}},
 	} {
-		if s, err := decodeSnapshotConfig(tc.b); !errors.Is(err, backend.ErrDecode) {
-			t.Errorf("%s: decoded %+v, %v; want ErrDecode", tc.name, s, err)
+		if s, err := decodeSnapshotConfig(tc.b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: decoded %+v, %v; want ErrMalformed", tc.name, s, err)
 		}
 	}
 }
 
 func TestUnwrapSnapshot(t *testing.T) {
-	inner := backend.SerializerSnapshot{Name: "json", Version: 1, Config: []byte("point")}
+	inner := snapshot.SerializerSnapshot{Name: "json", Version: 1, Config: []byte("point")}
 	got, ok, err := UnwrapSnapshot(WrapSnapshot(inner))
 	if !ok || err != nil || !reflect.DeepEqual(got, inner) {
 		t.Fatalf("UnwrapSnapshot(WrapSnapshot(%+v)) = %+v, %v, %v", inner, got, ok, err)
@@ -69,7 +69,7 @@ func TestUnwrapSnapshot(t *testing.T) {
 	}
 	bad = WrapSnapshot(inner)
 	bad.Config = bad.Config[:3]
-	if _, ok, err := UnwrapSnapshot(bad); !ok || !errors.Is(err, backend.ErrDecode) {
+	if _, ok, err := UnwrapSnapshot(bad); !ok || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("truncated config: %v, %v", ok, err)
 	}
 }

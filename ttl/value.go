@@ -2,19 +2,25 @@ package ttl
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/stated-io/stated/backend"
 )
+
+// ErrMalformed is wrapped by the errors of SplitTimestamp and UnwrapSnapshot
+// when their input bytes do not decode. The decode errors that
+// backend.TTLSerializer and backend.TTLPlainSerializer return from
+// SplitTimestamp wrap backend.ErrDecode as well.
+var ErrMalformed = errors.New("malformed ttl encoding")
 
 // TimestampSize is the size of the timestamp that prefixes an encoded value.
 const TimestampSize = 8
 
 // Value is a user value with the time of its last stamp (creation, write,
 // or read under OnReadAndWrite), in milliseconds since the epoch. Object
-// backends keep Values; byte backends keep their encoding (Serializer).
+// backends keep Values; byte backends keep their encoding
+// (backend.TTLSerializer).
 type Value[V any] struct {
 	Timestamp int64
 	Value     V
@@ -53,10 +59,10 @@ func AppendTimestamp(dst []byte, ts int64) []byte {
 
 // SplitTimestamp splits a stored value into its timestamp and the user
 // value's bytes; rest aliases b. It fails with an error wrapping
-// backend.ErrDecode if b is shorter than TimestampSize.
+// ErrMalformed if b is shorter than TimestampSize.
 func SplitTimestamp(b []byte) (ts int64, rest []byte, err error) {
 	if len(b) < TimestampSize {
-		return 0, nil, fmt.Errorf("%w: ttl value wants at least %d bytes, got %d", backend.ErrDecode, TimestampSize, len(b))
+		return 0, nil, fmt.Errorf("%w: ttl value wants at least %d bytes, got %d", ErrMalformed, TimestampSize, len(b))
 	}
 	return int64(binary.BigEndian.Uint64(b)), b[TimestampSize:], nil
 }

@@ -6,8 +6,6 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/stated-io/stated/backend"
 )
 
 func TestExpired(t *testing.T) {
@@ -102,8 +100,8 @@ func TestTimestampBytes(t *testing.T) {
 		t.Fatalf("8 bytes: rest %q, err %v", rest, err)
 	}
 	for _, n := range []int{0, 1, 7} {
-		if _, _, err := SplitTimestamp(make([]byte, n)); !errors.Is(err, backend.ErrDecode) {
-			t.Errorf("SplitTimestamp of %d bytes: %v, want ErrDecode", n, err)
+		if _, _, err := SplitTimestamp(make([]byte, n)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("SplitTimestamp of %d bytes: %v, want ErrMalformed", n, err)
 		}
 	}
 }
