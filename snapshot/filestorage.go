@@ -1,11 +1,9 @@
 package snapshot
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -103,14 +101,7 @@ func (s *FileStorage) Create(ctx context.Context, name string, opts CreateOption
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", clean, err)
 	}
-	return &fileWriter{
-		name:        clean,
-		final:       full,
-		dir:         dir,
-		f:           f,
-		bw:          bufio.NewWriterSize(f, 256<<10),
-		noOverwrite: opts.NoOverwrite,
-	}, nil
+	return &fileWriter{stagedFile: newStagedFile(clean, f), final: full, dir: dir, noOverwrite: opts.NoOverwrite}, nil
 }
 
 // mkdirAll creates dir and its missing parents below the root, fsyncing the
@@ -338,48 +329,24 @@ func (s *FileStorage) Close() error {
 
 // fileWriter is the FileWriter of FileStorage.
 type fileWriter struct {
-	name, final, dir string
-	f                *os.File
-	bw               *bufio.Writer
-	noOverwrite      bool
-
-	size int64
-	crc  uint32
-	err  error // sticky write error
-	done bool  // committed or aborted
-}
-
-func (w *fileWriter) Write(p []byte) (int, error) {
-	if w.done {
-		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.name)
-	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	n, err := w.bw.Write(p)
-	w.crc = crc32.Update(w.crc, castagnoli, p[:n])
-	w.size += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("write %s: %w", w.name, err)
-		return n, w.err
-	}
-	return n, nil
+	stagedFile  // the temporary file, in the final directory
+	final, dir  string
+	noOverwrite bool
 }
 
 func (w *fileWriter) Commit() (Written, error) {
-	if w.done {
-		return Written{}, fmt.Errorf("commit %s: writer already committed or aborted", w.name)
-	}
-	if w.err != nil {
-		w.discard()
-		return Written{}, w.err
+	if err := w.ready(); err != nil {
+		if !w.done {
+			w.discard()
+		}
+		return Written{}, err
 	}
 	if err := w.publish(); err != nil {
 		w.discard()
 		return Written{}, err
 	}
 	w.done = true
-	return Written{Size: w.size, CRC32C: w.crc}, nil
+	return w.written(), nil
 }
 
 func (w *fileWriter) publish() error {
@@ -410,21 +377,4 @@ func (w *fileWriter) publish() error {
 		return fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	return nil
-}
-
-// discard closes and removes the temporary file and marks the writer done.
-func (w *fileWriter) discard() error {
-	w.done = true
-	w.f.Close() // may already be closed
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("abort %s: %w", w.name, err)
-	}
-	return nil
-}
-
-func (w *fileWriter) Abort() error {
-	if w.done {
-		return nil
-	}
-	return w.discard()
 }

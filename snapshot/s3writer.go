@@ -1,15 +1,12 @@
 package snapshot
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
-	"io/fs"
 	"os"
 	"time"
 
@@ -29,47 +26,16 @@ func (s *S3Storage) Create(ctx context.Context, name string, opts CreateOptions)
 	if err != nil {
 		return nil, fmt.Errorf("s3 create %s: spool: %w", s.where(key), err)
 	}
-	return &s3Writer{
-		s:           s,
-		ctx:         ctx,
-		name:        clean,
-		key:         key,
-		f:           f,
-		bw:          bufio.NewWriterSize(f, 256<<10),
-		noOverwrite: opts.NoOverwrite,
-	}, nil
+	return &s3Writer{stagedFile: newStagedFile(clean, f), s: s, ctx: ctx, key: key, noOverwrite: opts.NoOverwrite}, nil
 }
 
 // s3Writer is the FileWriter of S3Storage.
 type s3Writer struct {
+	stagedFile  // the spool file
 	s           *S3Storage
 	ctx         context.Context
-	name, key   string
-	f           *os.File // the spool file
-	bw          *bufio.Writer
+	key         string
 	noOverwrite bool
-
-	size int64
-	crc  uint32
-	err  error // sticky write error
-	done bool  // committed or aborted
-}
-
-func (w *s3Writer) Write(p []byte) (int, error) {
-	if w.done {
-		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.name)
-	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	n, err := w.bw.Write(p)
-	w.crc = crc32.Update(w.crc, castagnoli, p[:n])
-	w.size += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("write %s: spool: %w", w.name, err)
-		return n, w.err
-	}
-	return n, nil
 }
 
 // Commit uploads the spooled file and removes it, whatever the outcome.
@@ -86,13 +52,13 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 // the object has the size and CRC32C of this file, Commit succeeds: that is
 // what a retried PUT whose first try succeeded sees.
 func (w *s3Writer) Commit() (Written, error) {
-	if w.done {
-		return Written{}, fmt.Errorf("commit %s: writer already committed or aborted", w.name)
+	if err := w.ready(); err != nil {
+		if !w.done {
+			w.discard()
+		}
+		return Written{}, err
 	}
 	defer w.discard()
-	if w.err != nil {
-		return Written{}, w.err
-	}
 	if err := w.bw.Flush(); err != nil {
 		return Written{}, fmt.Errorf("commit %s: spool: %w", w.name, err)
 	}
@@ -119,7 +85,7 @@ func (w *s3Writer) Commit() (Written, error) {
 		}
 	}
 	w.s.log.Debug("s3 put", "bucket", w.s.bucket, "key", w.key, "size", w.size, "duration", time.Since(start))
-	return Written{Size: w.size, CRC32C: w.crc}, nil
+	return w.written(), nil
 }
 
 // maxUploadAttempts bounds the uploads of one Commit.
@@ -176,25 +142,6 @@ func (s *S3Storage) holds(ctx context.Context, key string, size int64, crc uint3
 	var want [4]byte
 	binary.BigEndian.PutUint32(want[:], crc)
 	return info.ChecksumCRC32C == base64.StdEncoding.EncodeToString(want[:])
-}
-
-// discard closes and removes the spool file and marks the writer done.
-func (w *s3Writer) discard() error {
-	w.done = true
-	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("abort %s: remove spool: %w", w.name, err)
-	}
-	return nil
-}
-
-// Abort implements FileWriter: it removes the spool file; nothing was
-// sent to the store.
-func (w *s3Writer) Abort() error {
-	if w.done {
-		return nil
-	}
-	return w.discard()
 }
 
 // hookedReader calls hook before each ReadAt (tests use it to stop the
