@@ -2,15 +2,13 @@ package backend
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+	"github.com/stated-io/stated/internal/golden"
+)
 
 // Published murmur3_x86_32 vectors (seed 0): the hash must be the standard
 // one, or key groups would differ from every other implementation.
@@ -70,18 +68,7 @@ func TestKeyGroupGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != string(got)+"\n" {
-		t.Fatalf("key-group assignment differs from %s: it is part of the on-disk format and must never change\ngot:\n%s", path, got)
-	}
+	golden.Check(t, path, append(got, '\n'), "key-group assignment")
 }
 
 func TestKeyGroupRangesPartition(t *testing.T) {

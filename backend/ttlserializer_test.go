@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stated-io/stated/internal/golden"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -535,18 +535,7 @@ func TestTTLEncodingGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != string(got)+"\n" {
-		t.Fatalf("ttl value encoding differs from %s: it is part of the on-disk format and must never change\ngot:\n%s", path, got)
-	}
+	want := golden.Check(t, path, append(got, '\n'), "ttl value encoding")
 
 	// The golden bytes decode to what wrote them.
 	var w ttlGoldenEncoding

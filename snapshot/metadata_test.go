@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stated-io/stated/internal/golden"
 	"github.com/stated-io/stated/proto/snapshotpb"
 	"google.golang.org/protobuf/proto"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const goldenMetadata = "testdata/metadata_v1.golden"
 
@@ -147,18 +145,7 @@ func TestMetadataGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(goldenMetadata, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(goldenMetadata)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestMetadataGolden -update to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Fatalf("encoding of sampleMetadata differs from %s: the _metadata format drifted", goldenMetadata)
-	}
+	want := golden.Check(t, goldenMetadata, b, "the _metadata encoding of sampleMetadata")
 	md, err := DecodeMetadata(goldenMetadata, want)
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,14 @@ package ttl
 import (
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/stated-io/stated/internal/golden"
 	"github.com/stated-io/stated/snapshot"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 type goldenEncoding struct {
 	Snapshots []goldenSnapshot `json:"snapshots"`
@@ -54,18 +51,7 @@ func TestEncodingGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != string(got)+"\n" {
-		t.Fatalf("ttl snapshot encoding differs from %s: it is part of the on-disk format and must never change\ngot:\n%s", path, got)
-	}
+	want := golden.Check(t, path, append(got, '\n'), "ttl snapshot encoding")
 
 	// The golden bytes decode to what wrote them.
 	var g goldenEncoding
