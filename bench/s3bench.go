@@ -224,36 +224,13 @@ func (f *s3Fixture) rawPut(prefix string) (int64, error) {
 // local files in dest, s3Parallel at a time, and returns the bytes
 // received.
 func (f *s3Fixture) rawGet(dest string) (int64, error) {
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return 0, err
-	}
-	var refs []snapshot.FileRef
-	for _, h := range f.setup {
-		refs = append(refs, h.Files...)
-	}
-	var mu sync.Mutex
-	var total int64
-	err := forEachParallel(refs, s3Parallel, func(ref snapshot.FileRef) error {
+	return f.fetchAll(dest, func(ref snapshot.FileRef) (io.ReadCloser, error) {
 		name, err := snapshot.ResolvePath(setupDir, ref.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		obj, err := f.raw.GetObject(context.Background(), f.srv.Bucket, path.Join(f.store.Prefix(), name), miniogo.GetObjectOptions{})
-		if err != nil {
-			return err
-		}
-		defer obj.Close()
-		w, err := os.Create(filepath.Join(dest, lsm.LocalName(ref)))
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(w, obj)
-		mu.Lock()
-		total += n
-		mu.Unlock()
-		return errors.Join(err, w.Close())
+		return f.raw.GetObject(context.Background(), f.srv.Bucket, path.Join(f.store.Prefix(), name), miniogo.GetObjectOptions{})
 	})
-	return total, err
 }
 
 // download reads the files of the setup savepoint from the storage into
@@ -261,6 +238,16 @@ func (f *s3Fixture) rawGet(dest string) (int64, error) {
 // s3Parallel at a time, each through snapshot.OpenVerified, which checks
 // size and CRC32C, and io.Copy into a new file. It returns the bytes read.
 func (f *s3Fixture) download(dest string) (int64, error) {
+	return f.fetchAll(dest, func(ref snapshot.FileRef) (io.ReadCloser, error) {
+		return snapshot.OpenVerified(context.Background(), f.store, setupDir, ref)
+	})
+}
+
+// fetchAll copies every file of the setup savepoint, as open reads it,
+// into a new local file in dest, s3Parallel at a time, and returns the
+// bytes copied. The measured path and its baseline share it, so they pay
+// the same local writes.
+func (f *s3Fixture) fetchAll(dest string, open func(snapshot.FileRef) (io.ReadCloser, error)) (int64, error) {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return 0, err
 	}
@@ -271,7 +258,7 @@ func (f *s3Fixture) download(dest string) (int64, error) {
 	var mu sync.Mutex
 	var total int64
 	err := forEachParallel(refs, s3Parallel, func(ref snapshot.FileRef) error {
-		rc, err := snapshot.OpenVerified(context.Background(), f.store, setupDir, ref)
+		rc, err := open(ref)
 		if err != nil {
 			return err
 		}
