@@ -123,7 +123,7 @@ func commitFiles(dir string, files []pendingFile) error {
 			return fmt.Errorf("commit: %w", err)
 		}
 	}
-	return syncDir(dir)
+	return snapshot.SyncDir(dir)
 }
 
 // removeUncommitted removes the hidden part files of earlier runs: output
@@ -141,18 +141,6 @@ func removeUncommitted(dir string) error {
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func (s *fileSink) processRecord(r record) error {

@@ -120,7 +120,7 @@ func (s *FileStorage) mkdirAll(dir string) error {
 		cur = filepath.Join(cur, part)
 		switch err := os.Mkdir(cur, 0o755); {
 		case err == nil:
-			if err := syncDir(parent); err != nil {
+			if err := SyncDir(parent); err != nil {
 				return err
 			}
 		case errors.Is(err, fs.ErrExist):
@@ -131,7 +131,9 @@ func (s *FileStorage) mkdirAll(dir string) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory of the local filesystem, so that the
+// creation, renaming or removal of its entries is durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -373,7 +375,7 @@ func (w *fileWriter) publish() error {
 	} else if err := os.Rename(tmp, w.final); err != nil {
 		return fmt.Errorf("commit %s: %w", w.name, err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := SyncDir(w.dir); err != nil {
 		return fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	return nil
