@@ -1,6 +1,9 @@
 package backend
 
-import "github.com/stated-io/stated/snapshot"
+import (
+	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
+)
 
 // ByteBackend is the capability of keyed backends that keep state
 // serialized (LSM, remote). The typed states of this package encode with
@@ -13,6 +16,9 @@ type ByteBackend[K comparable] interface {
 	// taken by a state of another kind and with an *IncompatibleStateError
 	// (matching ErrIncompatibleSerializer) if restored data cannot be read.
 	ByteTable(reg ByteRegistration) (ByteTable, error)
+	// Clock returns the processing-time clock of the backend
+	// (KeyedOptions.Clock), which states with TTL stamp and expire by.
+	Clock() ttl.Clock
 }
 
 // ByteRegistration describes a state to a ByteBackend.
@@ -26,6 +32,16 @@ type ByteRegistration struct {
 	// serializers the state uses from then on, or an
 	// *IncompatibleStateError.
 	Migrate func(old []SerializerSnapshot) (ByteMigration, error)
+	// TTL is the state's TTL with defaults filled in, or nil. Every unit of
+	// a state with TTL is stored stamped, as TTLSerializer encodes it (an
+	// 8-byte big-endian timestamp, then the user bytes): the value of a
+	// Value, Reducing or Aggregating state, each element of a list, the
+	// value of each map entry. The typed states expire units on read; the
+	// backend uses TTL to hide expired state from Keys under
+	// ttl.NeverReturnExpired, to leave expired units out of full snapshots
+	// (ttl.Cleanup.FiltersFullSnapshots) and for its own cleanup. Read it
+	// with the Expired* functions of this package.
+	TTL *ttl.Config
 }
 
 // ByteMigration rewrites restored bytes into the new serializers' format.

@@ -61,8 +61,8 @@ func singleMigration[T any](cur *Serializer[T]) func(old []SerializerSnapshot) (
 }
 
 func newByteValue[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V]) (ValueState[V], error) {
-	s := &byteValue[V]{ser: d.Serializer}
-	t, err := byteTable(b, d.Name, snapshot.StateValue, []SerializerSnapshot{d.Serializer.Snapshot()}, singleMigration(&s.ser))
+	s := &byteValue[V]{ser: plainSerializer(d.Serializer)}
+	t, err := byteTable(b, d.Name, snapshot.StateValue, []SerializerSnapshot{s.ser.Snapshot()}, singleMigration(&s.ser))
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +71,8 @@ func newByteValue[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V]) 
 }
 
 func newByteList[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (ListState[V], error) {
-	s := &byteList[V]{ser: d.Serializer}
-	t, err := byteTable(b, d.Name, snapshot.StateList, []SerializerSnapshot{d.Serializer.Snapshot()}, singleMigration(&s.ser))
+	s := &byteList[V]{ser: plainSerializer(d.Serializer)}
+	t, err := byteTable(b, d.Name, snapshot.StateList, []SerializerSnapshot{s.ser.Snapshot()}, singleMigration(&s.ser))
 	if err != nil {
 		return nil, err
 	}
@@ -81,23 +81,8 @@ func newByteList[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (L
 }
 
 func newByteMap[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
-	s := &byteMap[UK, UV]{ks: d.KeySerializer, vs: d.ValueSerializer}
-	t, err := byteTable(b, d.Name, snapshot.StateMap, []SerializerSnapshot{d.KeySerializer.Snapshot(), d.ValueSerializer.Snapshot()},
-		func(old []SerializerSnapshot) (ByteMigration, error) {
-			if err := wantSerializers(old, 2); err != nil {
-				return ByteMigration{}, err
-			}
-			mk, ks, err := migration(s.ks, old[0])
-			if err != nil {
-				return ByteMigration{}, err
-			}
-			mv, vs, err := migration(s.vs, old[1])
-			if err != nil {
-				return ByteMigration{}, err
-			}
-			s.ks, s.vs = ks, vs
-			return ByteMigration{UserKey: mk, Value: mv, Serializers: []SerializerSnapshot{ks.Snapshot(), vs.Snapshot()}}, nil
-		})
+	s := &byteMap[UK, UV]{ks: d.KeySerializer, vs: plainSerializer(d.ValueSerializer)}
+	t, err := byteTable(b, d.Name, snapshot.StateMap, []SerializerSnapshot{s.ks.Snapshot(), s.vs.Snapshot()}, s.migrate)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +90,27 @@ func newByteMap[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK,
 	return s, nil
 }
 
+// migrate is the Migrate of a map state; it updates the serializers of s
+// to the ones to use.
+func (s *byteMap[UK, UV]) migrate(old []SerializerSnapshot) (ByteMigration, error) {
+	if err := wantSerializers(old, 2); err != nil {
+		return ByteMigration{}, err
+	}
+	mk, ks, err := migration(s.ks, old[0])
+	if err != nil {
+		return ByteMigration{}, err
+	}
+	mv, vs, err := migration(s.vs, old[1])
+	if err != nil {
+		return ByteMigration{}, err
+	}
+	s.ks, s.vs = ks, vs
+	return ByteMigration{UserKey: mk, Value: mv, Serializers: []SerializerSnapshot{ks.Snapshot(), vs.Snapshot()}}, nil
+}
+
 func newByteReducing[K comparable, V any](b KeyedBackend[K], d ReducingDescriptor[V]) (ReducingState[V], error) {
-	s := &byteReducing[V]{ser: d.Serializer, reduce: d.Reduce}
-	t, err := byteTable(b, d.Name, snapshot.StateReducing, []SerializerSnapshot{d.Serializer.Snapshot()}, singleMigration(&s.ser))
+	s := &byteReducing[V]{ser: plainSerializer(d.Serializer), reduce: d.Reduce}
+	t, err := byteTable(b, d.Name, snapshot.StateReducing, []SerializerSnapshot{s.ser.Snapshot()}, singleMigration(&s.ser))
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +119,8 @@ func newByteReducing[K comparable, V any](b KeyedBackend[K], d ReducingDescripto
 }
 
 func newByteAggregating[K comparable, IN, ACC, OUT any](b KeyedBackend[K], d AggregatingDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
-	s := &byteAggregating[IN, ACC, OUT]{ser: d.AccumulatorSerializer, agg: d.Aggregate}
-	t, err := byteTable(b, d.Name, snapshot.StateAggregating, []SerializerSnapshot{d.AccumulatorSerializer.Snapshot()}, singleMigration(&s.ser))
+	s := &byteAggregating[IN, ACC, OUT]{ser: plainSerializer(d.AccumulatorSerializer), agg: d.Aggregate}
+	t, err := byteTable(b, d.Name, snapshot.StateAggregating, []SerializerSnapshot{s.ser.Snapshot()}, singleMigration(&s.ser))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"unsafe"
+
+	"github.com/stated-io/stated/ttl"
 )
 
 // KeyContext tracks the current key of a keyed backend: the key, its
@@ -23,14 +25,37 @@ type KeyContext[K comparable] struct {
 	// inPlace: K is a string serialized by StringSerializer, so a key's
 	// bytes are its serialization and need no copy.
 	inPlace bool
+
+	clock ttl.Clock
+	onSet []func()
 }
 
 // NewKeyContext returns the key context of a backend configured by o.
 func NewKeyContext[K comparable](o *KeyedOptions[K]) KeyContext[K] {
 	_, isString := any(o.KeySerializer).(StringSerializer)
 	return KeyContext[K]{operator: o.OperatorUID, subtask: o.Subtask, maxP: o.MaxParallelism,
-		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start,
+		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start, clock: o.Clock,
 		inPlace: isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()}
+}
+
+// Clock returns the backend's processing-time clock (KeyedOptions.Clock);
+// ttl.SystemClock if the options had none.
+func (c *KeyContext[K]) Clock() ttl.Clock {
+	if c.clock == nil {
+		return ttl.SystemClock{}
+	}
+	return c.clock
+}
+
+// OnSet registers fn to run after every successful Set, in registration
+// order: once per record, since operators set the key of every record.
+// States with per-record TTL cleanup use it.
+func (c *KeyContext[K]) OnSet(fn func()) { c.onSet = append(c.onSet, fn) }
+
+func (c *KeyContext[K]) keySet() {
+	for _, fn := range c.onSet {
+		fn()
+	}
 }
 
 // Set makes key current. It fails with ErrKeyGroupOutOfRange if the key's
@@ -43,6 +68,9 @@ func (c *KeyContext[K]) Set(key K) error {
 			return c.outOfRange(key, kg)
 		}
 		c.key, c.keyGroup = key, kg
+		if len(c.onSet) > 0 {
+			c.keySet()
+		}
 		return nil
 	}
 	buf, err := c.ser.Append(c.scratch[:0], key)
@@ -56,6 +84,9 @@ func (c *KeyContext[K]) Set(key K) error {
 	}
 	c.key, c.keyGroup = key, kg
 	c.keyBytes, c.scratch = buf, c.keyBytes
+	if len(c.onSet) > 0 {
+		c.keySet()
+	}
 	return nil
 }
 

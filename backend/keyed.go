@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
 )
 
 // KeyedOptions configures a keyed backend of one subtask. Every keyed
@@ -28,12 +29,18 @@ type KeyedOptions[K comparable] struct {
 	Compression snapshot.Compression
 	// Logger receives the backend's logs. Default: discard.
 	Logger *slog.Logger
+	// Clock is the processing time that states with TTL stamp and expire
+	// by. Default ttl.SystemClock; tests inject a ttl.ManualClock.
+	Clock ttl.Clock
 }
 
 // EnsureDefaults fills in the defaults of unset optional fields.
 func (o *KeyedOptions[K]) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = ttl.SystemClock{}
 	}
 }
 

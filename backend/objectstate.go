@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
 )
 
 func checkName(name string) error {
@@ -19,25 +20,42 @@ func missing(name, what string) error {
 	return fmt.Errorf("state %q: descriptor has no %s", name, what)
 }
 
-// objectStoreOf registers a typed store with an object backend.
+// objectStoreOf registers a typed store with an object backend; expiry is
+// nil for a state without TTL.
 func objectStoreOf[K comparable, V any](ob ObjectBackend[K], name string, kind snapshot.StateKind,
-	codec func(old []SerializerSnapshot) (objectCodec[V], error)) (*objectStore[K, V], error) {
+	codec func(old []SerializerSnapshot) (objectCodec[V], error), expiry *objectExpiry[V]) (*objectStore[K, V], error) {
 	st, err := ob.RegisterObjectStore(ObjectRegistration[K]{Name: name, Kind: kind,
 		NewStore: func(old []SerializerSnapshot) (ObjectStore[K], error) {
 			c, err := codec(old)
 			if err != nil {
 				return nil, err
 			}
-			return newObjectStore(ob.ObjectContext(), kind, c), nil
+			return newObjectStore(ob.ObjectContext(), kind, c, expiry), nil
 		}})
 	if err != nil {
 		return nil, err
 	}
 	s, ok := st.(*objectStore[K, V])
 	if !ok {
-		return nil, fmt.Errorf("%w: state %q is registered with another value type", ErrStateConflict, name)
+		return nil, fmt.Errorf("%w: state %q is registered with another value type or another ttl setting", ErrStateConflict, name)
 	}
 	return s, nil
+}
+
+// policyOf validates the TTL of a descriptor and returns its policy with
+// the clock of b, or nil for a state without TTL.
+func policyOf[K comparable](b KeyedBackend[K], name string, c *ttl.Config) (*ttlPolicy, error) {
+	if c == nil {
+		return nil, nil
+	}
+	var clock ttl.Clock
+	switch b := b.(type) {
+	case ObjectBackend[K]:
+		clock = b.ObjectContext().Key.Clock()
+	case ByteBackend[K]:
+		clock = b.Clock()
+	}
+	return newTTLPolicy(name, c, clock)
 }
 
 // GetValueState returns a ValueState of b described by d. Object backends
@@ -49,13 +67,28 @@ func GetValueState[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V])
 	if d.Serializer == nil {
 		return nil, missing(d.Name, "Serializer")
 	}
+	p, err := policyOf(b, d.Name, d.TTL)
+	if err != nil {
+		return nil, err
+	}
 	ob, ok := b.(ObjectBackend[K])
-	if !ok {
+	switch {
+	case !ok && p != nil:
+		return newByteTTLValue(b, d, p)
+	case !ok:
 		return newByteValue(b, d)
+	case p != nil:
+		s, err := objectStoreOf(ob, d.Name, snapshot.StateValue, func(old []SerializerSnapshot) (objectCodec[ttl.Value[V]], error) {
+			return newSingleCodec(ttlSerializer(d.Serializer, p), old)
+		}, singleExpiry[V](p))
+		if err != nil {
+			return nil, err
+		}
+		return &ttlObjectValue[K, V]{objectValue: objectValue[K, ttl.Value[V]]{s: s}, p: p}, nil
 	}
 	s, err := objectStoreOf(ob, d.Name, snapshot.StateValue, func(old []SerializerSnapshot) (objectCodec[V], error) {
-		return newSingleCodec(d.Serializer, old)
-	})
+		return newSingleCodec(plainSerializer(d.Serializer), old)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,20 +103,36 @@ func GetListState[K comparable, V any](b KeyedBackend[K], d ListDescriptor[V]) (
 	if d.Serializer == nil {
 		return nil, missing(d.Name, "Serializer")
 	}
+	p, err := policyOf(b, d.Name, d.TTL)
+	if err != nil {
+		return nil, err
+	}
 	ob, ok := b.(ObjectBackend[K])
-	if !ok {
+	switch {
+	case !ok && p != nil:
+		return newByteTTLList(b, d, p)
+	case !ok:
 		return newByteList(b, d)
+	case p != nil:
+		s, err := objectStoreOf(ob, d.Name, snapshot.StateList, func(old []SerializerSnapshot) (objectCodec[[]ttl.Value[V]], error) {
+			return newListCodec(ttlSerializer(d.Serializer, p), old)
+		}, listExpiry[V](p))
+		if err != nil {
+			return nil, err
+		}
+		return &ttlObjectList[K, V]{objectList: objectList[K, ttl.Value[V]]{s: s}, p: p}, nil
 	}
 	s, err := objectStoreOf(ob, d.Name, snapshot.StateList, func(old []SerializerSnapshot) (objectCodec[[]V], error) {
-		return newListCodec(d.Serializer, old)
-	})
+		return newListCodec(plainSerializer(d.Serializer), old)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &objectList[K, V]{s: s}, nil
 }
 
-// GetMapState returns a MapState of b described by d.
+// GetMapState returns a MapState of b described by d. With a TTL, each
+// entry expires on its own.
 func GetMapState[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
 	if err := checkName(d.Name); err != nil {
 		return nil, err
@@ -91,13 +140,28 @@ func GetMapState[K, UK comparable, UV any](b KeyedBackend[K], d MapDescriptor[UK
 	if d.KeySerializer == nil || d.ValueSerializer == nil {
 		return nil, missing(d.Name, "KeySerializer or ValueSerializer")
 	}
+	p, err := policyOf(b, d.Name, d.TTL)
+	if err != nil {
+		return nil, err
+	}
 	ob, ok := b.(ObjectBackend[K])
-	if !ok {
+	switch {
+	case !ok && p != nil:
+		return newByteTTLMap(b, d, p)
+	case !ok:
 		return newByteMap(b, d)
+	case p != nil:
+		s, err := objectStoreOf(ob, d.Name, snapshot.StateMap, func(old []SerializerSnapshot) (objectCodec[map[UK]ttl.Value[UV]], error) {
+			return newMapCodec(d.KeySerializer, ttlSerializer(d.ValueSerializer, p), old)
+		}, mapExpiry[UK, UV](p))
+		if err != nil {
+			return nil, err
+		}
+		return &ttlObjectMap[K, UK, UV]{objectMap: objectMap[K, UK, ttl.Value[UV]]{s: s}, p: p}, nil
 	}
 	s, err := objectStoreOf(ob, d.Name, snapshot.StateMap, func(old []SerializerSnapshot) (objectCodec[map[UK]UV], error) {
-		return newMapCodec(d.KeySerializer, d.ValueSerializer, old)
-	})
+		return newMapCodec(d.KeySerializer, plainSerializer(d.ValueSerializer), old)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +176,28 @@ func GetReducingState[K comparable, V any](b KeyedBackend[K], d ReducingDescript
 	if d.Serializer == nil || d.Reduce == nil {
 		return nil, missing(d.Name, "Serializer or Reduce")
 	}
+	p, err := policyOf(b, d.Name, d.TTL)
+	if err != nil {
+		return nil, err
+	}
 	ob, ok := b.(ObjectBackend[K])
-	if !ok {
+	switch {
+	case !ok && p != nil:
+		return newByteTTLReducing(b, d, p)
+	case !ok:
 		return newByteReducing(b, d)
+	case p != nil:
+		s, err := objectStoreOf(ob, d.Name, snapshot.StateReducing, func(old []SerializerSnapshot) (objectCodec[ttl.Value[V]], error) {
+			return newSingleCodec(ttlSerializer(d.Serializer, p), old)
+		}, singleExpiry[V](p))
+		if err != nil {
+			return nil, err
+		}
+		return &ttlObjectReducing[K, V]{objectValue: objectValue[K, ttl.Value[V]]{s: s}, p: p, reduce: d.Reduce}, nil
 	}
 	s, err := objectStoreOf(ob, d.Name, snapshot.StateReducing, func(old []SerializerSnapshot) (objectCodec[V], error) {
-		return newSingleCodec(d.Serializer, old)
-	})
+		return newSingleCodec(plainSerializer(d.Serializer), old)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -133,17 +212,46 @@ func GetAggregatingState[K comparable, IN, ACC, OUT any](b KeyedBackend[K], d Ag
 	if d.AccumulatorSerializer == nil || d.Aggregate == nil {
 		return nil, missing(d.Name, "AccumulatorSerializer or Aggregate")
 	}
+	p, err := policyOf(b, d.Name, d.TTL)
+	if err != nil {
+		return nil, err
+	}
 	ob, ok := b.(ObjectBackend[K])
-	if !ok {
+	switch {
+	case !ok && p != nil:
+		return newByteTTLAggregating(b, d, p)
+	case !ok:
 		return newByteAggregating(b, d)
+	case p != nil:
+		s, err := objectStoreOf(ob, d.Name, snapshot.StateAggregating, func(old []SerializerSnapshot) (objectCodec[ttl.Value[ACC]], error) {
+			return newSingleCodec(ttlSerializer(d.AccumulatorSerializer, p), old)
+		}, singleExpiry[ACC](p))
+		if err != nil {
+			return nil, err
+		}
+		return &ttlObjectAggregating[K, IN, ACC, OUT]{objectValue: objectValue[K, ttl.Value[ACC]]{s: s}, p: p, agg: d.Aggregate}, nil
 	}
 	s, err := objectStoreOf(ob, d.Name, snapshot.StateAggregating, func(old []SerializerSnapshot) (objectCodec[ACC], error) {
-		return newSingleCodec(d.AccumulatorSerializer, old)
-	})
+		return newSingleCodec(plainSerializer(d.AccumulatorSerializer), old)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &objectAggregating[K, IN, ACC, OUT]{s: s, agg: d.Aggregate}, nil
+}
+
+// ttlSerializer is the serializer of the stamped units of a state with TTL.
+func ttlSerializer[V any](s Serializer[V], p *ttlPolicy) Serializer[ttl.Value[V]] {
+	return TTLSerializer[V]{Inner: s, Clock: p.clock}
+}
+
+// plainSerializer is the serializer of a state without TTL: it reads data
+// that a state with TTL wrote (TTL turned off at restore).
+func plainSerializer[V any](s Serializer[V]) Serializer[V] {
+	if _, ok := s.(TTLPlainSerializer[V]); ok {
+		return s
+	}
+	return TTLPlainSerializer[V]{Inner: s}
 }
 
 type objectValue[K comparable, V any] struct {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/stated-io/stated/snapshot"
 )
@@ -26,6 +27,26 @@ type objectStore[K comparable, V any] struct {
 	kind   snapshot.StateKind
 	codec  objectCodec[V]
 	groups []objectGroup[K, V]
+
+	// expiry is set for a state with TTL.
+	expiry *objectExpiry[V]
+	// cleanupEntries is how many entries a step of incremental cleanup
+	// checks; 0 when it is off.
+	cleanupEntries int
+	cleanupGroup   int           // the key-group index the next step checks
+	cleanupDue     []entryKey[K] // scratch of a step
+}
+
+// objectExpiry is what the store of a state with TTL knows of the units in
+// its values.
+type objectExpiry[V any] struct {
+	policy *ttlPolicy
+	// alive reports whether v holds a unit that has not expired at now.
+	alive func(v V, now int64) bool
+	// prune returns v without the units expired at now, whether any unit is
+	// left (keep) and whether any was dropped (changed). It never modifies
+	// v: a changed value is a new one.
+	prune func(v V, now int64) (out V, keep, changed bool)
 }
 
 type entryKey[K comparable] struct {
@@ -53,9 +74,20 @@ type objectCodec[V any] interface {
 	clone(v V) (V, error)
 }
 
-func newObjectStore[K comparable, V any](ctx ObjectContext[K], kind snapshot.StateKind, c objectCodec[V]) *objectStore[K, V] {
+// newObjectStore returns the store of a state; expiry is nil for a state
+// without TTL.
+func newObjectStore[K comparable, V any](ctx ObjectContext[K], kind snapshot.StateKind, c objectCodec[V], expiry *objectExpiry[V]) *objectStore[K, V] {
 	r := ctx.Key.KeyGroups()
-	return &objectStore[K, V]{ctx: ctx, first: r.Start, kind: kind, codec: c, groups: make([]objectGroup[K, V], r.Len())}
+	s := &objectStore[K, V]{ctx: ctx, first: r.Start, kind: kind, codec: c, groups: make([]objectGroup[K, V], r.Len()), expiry: expiry}
+	if expiry != nil {
+		if inc := expiry.policy.cfg.Cleanup.Incremental; !inc.Disabled {
+			s.cleanupEntries = inc.Entries
+			if inc.PerRecord {
+				ctx.Key.OnSet(s.cleanupStep)
+			}
+		}
+	}
+	return s
 }
 
 func (s *objectStore[K, V]) group() *objectGroup[K, V] {
@@ -159,9 +191,10 @@ func (s *objectStore[K, V]) put(ns string, v V) {
 	s.writable(g).put(s.ctx.Key.Key(), ns, v)
 }
 
-func (s *objectStore[K, V]) del(ns string) {
-	g := s.group()
-	k := s.ctx.Key.Key()
+func (s *objectStore[K, V]) del(ns string) { s.delAt(s.group(), s.ctx.Key.Key(), ns) }
+
+// delAt removes the entry of key k in ns of group g.
+func (s *objectStore[K, V]) delAt(g *objectGroup[K, V], k K, ns string) {
 	if _, ok, _ := g.lookup(k, ns); !ok {
 		return
 	}
@@ -217,13 +250,85 @@ func (s *objectStore[K, V]) Restore(i int, key K, ns string, value []byte) error
 	return nil
 }
 
-// Keys implements ObjectStore.
+// Keys implements ObjectStore. Under ttl.NeverReturnExpired, keys whose
+// value holds no live unit are left out.
 func (s *objectStore[K, V]) Keys(ns string, fn func(K) bool) {
+	visible := func(V) bool { return true }
+	if e := s.expiry; e != nil && !e.policy.returnExpired() {
+		now := e.policy.now()
+		visible = func(v V) bool { return e.alive(v, now) }
+	}
 	for i := range s.groups {
-		if !eachEntry(s.groups[i].layers, func(k K, n string, _ V) bool { return n != ns || fn(k) }) {
+		if !eachEntry(s.groups[i].layers, func(k K, n string, v V) bool { return n != ns || !visible(v) || fn(k) }) {
 			return
 		}
 	}
+}
+
+// accessed runs a step of incremental cleanup if it is on. The typed
+// states of a TTL state call it on every access.
+func (s *objectStore[K, V]) accessed() {
+	if s.cleanupEntries > 0 {
+		s.cleanupStep()
+	}
+}
+
+// cleanupStep is one step of incremental cleanup: it checks up to
+// cleanupEntries entries of the base layer of one key group, starting at a
+// random position of its map (Go randomizes where a range over a map
+// starts, so repeated steps sample the whole map), and removes their
+// expired units. Key groups take turns.
+func (s *objectStore[K, V]) cleanupStep() {
+	if len(s.groups) == 0 {
+		return
+	}
+	g := &s.groups[s.cleanupGroup]
+	if s.cleanupGroup++; s.cleanupGroup == len(s.groups) {
+		s.cleanupGroup = 0
+	}
+	if len(g.layers) == 0 {
+		return
+	}
+	e, base, n := s.expiry, g.layers[0], s.cleanupEntries
+	now := e.policy.now()
+	due := s.cleanupDue[:0]
+	total := len(base.def) + len(base.other)
+	switch {
+	case total == 0:
+		return
+	case rand.IntN(total) < len(base.def):
+		for k, v := range base.def {
+			if n--; n < 0 {
+				break
+			}
+			if _, _, changed := e.prune(v, now); changed {
+				due = append(due, entryKey[K]{k, ""})
+			}
+		}
+	default:
+		for ek, v := range base.other {
+			if n--; n < 0 {
+				break
+			}
+			if _, _, changed := e.prune(v, now); changed {
+				due = append(due, ek)
+			}
+		}
+	}
+	for _, ek := range due {
+		v, ok, _ := g.lookup(ek.key, ek.ns) // an overlay may hold a newer value
+		if !ok {
+			continue
+		}
+		switch out, keep, changed := e.prune(v, now); {
+		case !keep:
+			s.delAt(g, ek.key, ek.ns)
+		case changed:
+			s.writable(g).put(ek.key, ek.ns, out)
+		}
+	}
+	clear(due)
+	s.cleanupDue = due[:0]
 }
 
 // eachEntry calls fn for every visible entry of a stack of layers, until
@@ -262,8 +367,13 @@ func eachEntry[K comparable, V any](layers []*objectLayer[K, V], fn func(K, stri
 }
 
 // Capture implements ObjectStore.
+// A state with TTL whose config filters full snapshots leaves the units
+// expired at the time of the capture out.
 func (s *objectStore[K, V]) Capture(uint64) ObjectCapture[K] {
 	c := &objectCapture[K, V]{codec: s.codec, groups: make([][]*objectLayer[K, V], len(s.groups))}
+	if e := s.expiry; e != nil && e.policy.cfg.Cleanup.FiltersFullSnapshots() {
+		c.prune, c.now = e.prune, e.policy.now()
+	}
 	for i := range s.groups {
 		g := &s.groups[i]
 		g.frozen = len(g.layers)
@@ -276,12 +386,22 @@ type objectCapture[K comparable, V any] struct {
 	codec  objectCodec[V]
 	groups [][]*objectLayer[K, V]
 	buf    []byte
+	// prune, if set, drops the units expired at now (the full-snapshot
+	// filter of TTL).
+	prune func(v V, now int64) (out V, keep, changed bool)
+	now   int64
 }
 
 // Encode implements ObjectCapture.
 func (c *objectCapture[K, V]) Encode(i int, fn func(K, string, []byte) error) error {
 	var err error
 	eachEntry(c.groups[i], func(k K, ns string, v V) bool {
+		if c.prune != nil {
+			var keep bool
+			if v, keep, _ = c.prune(v, c.now); !keep {
+				return true
+			}
+		}
 		if c.buf, err = c.codec.encode(c.buf[:0], v); err != nil {
 			err = fmt.Errorf("key %v: %w", k, err)
 			return false

@@ -112,25 +112,27 @@ type Cleanup struct {
 func (c Cleanup) FiltersFullSnapshots() bool { return !c.KeepExpiredInFullSnapshots }
 
 // IncrementalCleanup checks a few entries of a state for expiry each time
-// the state is accessed, walking the state round-robin, and removes the
-// expired ones (heap backend). Off by default.
+// the state is accessed and removes the expired ones (heap backend). On by
+// default, as in Flink.
 type IncrementalCleanup struct {
-	// Enabled turns incremental cleanup on.
-	Enabled bool
+	// Disabled turns incremental cleanup off.
+	Disabled bool
 	// Entries is how many entries are checked per state access; default
 	// DefaultIncrementalEntries.
 	Entries int
-	// PerRecord also runs a cleanup step for every record processed, not
-	// only on accesses of the state.
+	// PerRecord also runs a cleanup step for every record processed (every
+	// change of the backend's current key), not only on accesses of the
+	// state. Default false.
 	PerRecord bool
 }
 
 // BackgroundCleanup sweeps expired entries out of storage in the background
 // (LSM backend). The sweep reads only the blocks whose recorded expiry
-// times say they hold expired entries. Off by default.
+// times say they hold expired entries. On by default, as Flink's RocksDB
+// compaction filter.
 type BackgroundCleanup struct {
-	// Enabled turns the background sweep on.
-	Enabled bool
+	// Disabled turns the background sweep off.
+	Disabled bool
 	// RateLimit is how many entries a sweep reads per second at most;
 	// default DefaultBackgroundRateLimit.
 	RateLimit int
@@ -145,10 +147,10 @@ func (c *Config) EnsureDefaults() {
 	if c == nil {
 		return
 	}
-	if inc := &c.Cleanup.Incremental; inc.Enabled && inc.Entries == 0 {
+	if inc := &c.Cleanup.Incremental; !inc.Disabled && inc.Entries == 0 {
 		inc.Entries = DefaultIncrementalEntries
 	}
-	if bg := &c.Cleanup.Background; bg.Enabled {
+	if bg := &c.Cleanup.Background; !bg.Disabled {
 		if bg.RateLimit == 0 {
 			bg.RateLimit = DefaultBackgroundRateLimit
 		}
@@ -161,8 +163,7 @@ func (c *Config) EnsureDefaults() {
 // Validate reports every problem of c at once, in an error that wraps
 // ErrInvalidConfig; nil if c is valid. A nil *Config (no TTL) is valid.
 // Zero settings stand for their defaults and are valid; settings of a
-// cleanup strategy that is not enabled are reported, as they would be
-// ignored.
+// disabled cleanup strategy are reported, as they would be ignored.
 func (c *Config) Validate() error {
 	if c == nil {
 		return nil
@@ -182,8 +183,8 @@ func (c *Config) Validate() error {
 	if inc.Entries < 0 {
 		add("incremental cleanup entries %d is negative", inc.Entries)
 	}
-	if !inc.Enabled && (inc.Entries != 0 || inc.PerRecord) {
-		add("incremental cleanup is configured but not enabled")
+	if inc.Disabled && (inc.Entries != 0 || inc.PerRecord) {
+		add("incremental cleanup is configured but disabled")
 	}
 	bg := c.Cleanup.Background
 	if bg.RateLimit < 0 {
@@ -192,8 +193,8 @@ func (c *Config) Validate() error {
 	if bg.Interval < 0 || (bg.Interval > 0 && bg.Interval < time.Millisecond) {
 		add("background cleanup interval %v is not 0 (default) or at least 1ms", bg.Interval)
 	}
-	if !bg.Enabled && (bg.RateLimit != 0 || bg.Interval != 0) {
-		add("background cleanup is configured but not enabled")
+	if bg.Disabled && (bg.RateLimit != 0 || bg.Interval != 0) {
+		add("background cleanup is configured but disabled")
 	}
 	if len(problems) == 0 {
 		return nil

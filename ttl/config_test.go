@@ -45,27 +45,26 @@ func TestEnsureDefaults(t *testing.T) {
 		name    string
 		in, out Config
 	}{
-		{"nothing enabled: unchanged", Config{TTL: time.Second}, Config{TTL: time.Second}},
 		{
-			"incremental enabled",
-			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Enabled: true}}},
-			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Enabled: true, Entries: DefaultIncrementalEntries}}},
+			"defaults filled in",
+			Config{TTL: time.Second},
+			Config{TTL: time.Second, Cleanup: Cleanup{
+				Incremental: IncrementalCleanup{Entries: DefaultIncrementalEntries},
+				Background:  BackgroundCleanup{RateLimit: DefaultBackgroundRateLimit, Interval: DefaultBackgroundInterval}}},
 		},
 		{
-			"incremental entries kept",
-			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Enabled: true, Entries: 50, PerRecord: true}}},
-			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Enabled: true, Entries: 50, PerRecord: true}}},
+			"settings kept",
+			Config{TTL: time.Second, Cleanup: Cleanup{
+				Incremental: IncrementalCleanup{Entries: 50, PerRecord: true},
+				Background:  BackgroundCleanup{RateLimit: 7, Interval: time.Hour}}},
+			Config{TTL: time.Second, Cleanup: Cleanup{
+				Incremental: IncrementalCleanup{Entries: 50, PerRecord: true},
+				Background:  BackgroundCleanup{RateLimit: 7, Interval: time.Hour}}},
 		},
 		{
-			"background enabled",
-			Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Enabled: true}}},
-			Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Enabled: true,
-				RateLimit: DefaultBackgroundRateLimit, Interval: DefaultBackgroundInterval}}},
-		},
-		{
-			"background settings kept",
-			Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Enabled: true, RateLimit: 7, Interval: time.Hour}}},
-			Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Enabled: true, RateLimit: 7, Interval: time.Hour}}},
+			"disabled strategies unchanged",
+			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Disabled: true}, Background: BackgroundCleanup{Disabled: true}}},
+			Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Disabled: true}, Background: BackgroundCleanup{Disabled: true}}},
 		},
 	} {
 		c := tc.in
@@ -92,31 +91,31 @@ func TestValidate(t *testing.T) {
 		{"minimal", Config{TTL: time.Millisecond}, nil},
 		{"everything set", Config{TTL: time.Hour, Update: OnReadAndWrite, Visibility: ReturnExpiredIfNotCleanedUp,
 			Cleanup: Cleanup{KeepExpiredInFullSnapshots: true,
-				Incremental: IncrementalCleanup{Enabled: true, Entries: 10, PerRecord: true},
-				Background:  BackgroundCleanup{Enabled: true, RateLimit: 1000, Interval: time.Second}}}, nil},
-		{"enabled with zero settings", Config{TTL: time.Second, Cleanup: Cleanup{
-			Incremental: IncrementalCleanup{Enabled: true}, Background: BackgroundCleanup{Enabled: true}}}, nil},
+				Incremental: IncrementalCleanup{Entries: 10, PerRecord: true},
+				Background:  BackgroundCleanup{RateLimit: 1000, Interval: time.Second}}}, nil},
+		{"disabled", Config{TTL: time.Second, Cleanup: Cleanup{
+			Incremental: IncrementalCleanup{Disabled: true}, Background: BackgroundCleanup{Disabled: true}}}, nil},
 		{"zero ttl", Config{}, []string{"ttl 0s is below 1ms"}},
 		{"sub-ms ttl", Config{TTL: time.Microsecond}, []string{"ttl 1µs is below 1ms"}},
 		{"negative ttl", Config{TTL: -time.Second}, []string{"ttl -1s is below 1ms"}},
-		{"incremental not enabled", Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{PerRecord: true}}},
-			[]string{"incremental cleanup is configured but not enabled"}},
-		{"background not enabled", Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Interval: time.Second}}},
-			[]string{"background cleanup is configured but not enabled"}},
+		{"incremental disabled but set", Config{TTL: time.Second, Cleanup: Cleanup{Incremental: IncrementalCleanup{Disabled: true, PerRecord: true}}},
+			[]string{"incremental cleanup is configured but disabled"}},
+		{"background disabled but set", Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Disabled: true, Interval: time.Second}}},
+			[]string{"background cleanup is configured but disabled"}},
 		{"every problem at once", Config{TTL: 0, Update: 5, Visibility: 6, Cleanup: Cleanup{
-			Incremental: IncrementalCleanup{Entries: -1},
-			Background:  BackgroundCleanup{RateLimit: -2, Interval: time.Microsecond}}},
+			Incremental: IncrementalCleanup{Disabled: true, Entries: -1},
+			Background:  BackgroundCleanup{Disabled: true, RateLimit: -2, Interval: time.Microsecond}}},
 			[]string{
 				"ttl 0s is below 1ms",
 				"unknown update type UpdateType(5)",
 				"unknown visibility Visibility(6)",
 				"incremental cleanup entries -1 is negative",
-				"incremental cleanup is configured but not enabled",
+				"incremental cleanup is configured but disabled",
 				"background cleanup rate limit -2 is negative",
 				"background cleanup interval 1µs is not 0 (default) or at least 1ms",
-				"background cleanup is configured but not enabled",
+				"background cleanup is configured but disabled",
 			}},
-		{"negative interval", Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Enabled: true, Interval: -time.Second}}},
+		{"negative interval", Config{TTL: time.Second, Cleanup: Cleanup{Background: BackgroundCleanup{Interval: -time.Second}}},
 			[]string{"background cleanup interval -1s"}},
 	} {
 		err := tc.c.Validate()

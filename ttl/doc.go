@@ -47,11 +47,10 @@
 //   - Full snapshots (default on): backends leave expired units out of
 //     full snapshots and savepoints. Incremental checkpoints share their
 //     files unchanged and are not filtered.
-//   - Incremental (heap backend, opt-in): each state access checks a few
-//     entries of the state (IncrementalCleanup.Entries, default 5), walking
-//     it round-robin, and removes the expired ones; optionally also once per
-//     record processed.
-//   - Background (LSM backend, opt-in): Pebble has no compaction filter, so
+//   - Incremental (heap backend, default on): each state access checks a
+//     few entries of the state (IncrementalCleanup.Entries, default 5) and
+//     removes the expired ones; optionally also once per record processed.
+//   - Background (LSM backend, default on): Pebble has no compaction filter, so
 //     a block-property collector records the expiry times of the entries
 //     of each data block, and a periodic sweep reads only the blocks that
 //     hold expired entries, deletes those, and respects a rate limit.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
 )
 
 // l0CompactionThreshold is the level-0 read amplification that triggers a
@@ -217,6 +218,9 @@ func (b *Backend[K]) KeyGroups() backend.KeyGroupRange { return b.groups }
 
 // MaxParallelism implements backend.KeyedBackend.
 func (b *Backend[K]) MaxParallelism() int { return b.opts.MaxParallelism }
+
+// Clock implements backend.ByteBackend.
+func (b *Backend[K]) Clock() ttl.Clock { return b.current.Clock() }
 
 // addState gives a new state the next state id.
 func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []backend.SerializerSnapshot) (*stateInfo, error) {
