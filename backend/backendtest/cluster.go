@@ -8,6 +8,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
 )
 
 // cluster is the keyed and operator state of every subtask of one operator,
@@ -19,13 +20,14 @@ type cluster struct {
 	maxP     int
 	keyed    []backend.KeyedBackend[string]
 	operator []*backend.OperatorStates
+	clock    ttl.Clock // nil: the backends' default
 }
 
 const testUID = "conformance-op"
 
 func newCluster(t testing.TB, f Factory, parallelism, maxP int) *cluster {
 	t.Helper()
-	c, err := buildCluster(t, f, parallelism, maxP, nil)
+	c, err := buildCluster(t, f, parallelism, maxP, nil, nil)
 	if err != nil {
 		t.Fatalf("new cluster of %d subtasks: %v", parallelism, err)
 	}
@@ -39,8 +41,10 @@ type restored struct {
 	op    *snapshot.OperatorState
 }
 
-func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored) (*cluster, error) {
-	c := &cluster{t: t, factory: f, uid: testUID, maxP: maxP}
+// buildCluster makes a cluster whose backends use clock (nil: their
+// default) and restores it from from unless that is nil.
+func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored, clock ttl.Clock) (*cluster, error) {
+	c := &cluster{t: t, factory: f, uid: testUID, maxP: maxP, clock: clock}
 	t.Cleanup(c.close)
 	for i := range parallelism {
 		b, err := f(backend.KeyedOptions[string]{
@@ -49,6 +53,7 @@ func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored
 			MaxParallelism: maxP,
 			KeyGroups:      backend.KeyGroupRangeForSubtask(maxP, parallelism, i),
 			KeySerializer:  backend.StringSerializer{},
+			Clock:          clock,
 		})
 		if err != nil {
 			return c, fmt.Errorf("subtask %d: %w", i, err)
@@ -118,11 +123,20 @@ func (c *cluster) capture() *captures {
 
 // write runs the asynchronous phase and commits checkpoint id under dir.
 func (cs *captures) write(c *cluster, store snapshot.Storage, dir string, id int64) error {
+	return cs.writeKind(c, store, dir, id, snapshot.KindCheckpoint)
+}
+
+// writeKind runs the asynchronous phase and commits a checkpoint (with a
+// shared directory) or a savepoint (self-contained) under dir.
+func (cs *captures) writeKind(c *cluster, store snapshot.Storage, dir string, id int64, kind snapshot.Kind) error {
 	ctx := context.Background()
 	op := snapshot.OperatorState{UID: c.uid, Parallelism: len(cs.keyed), MaxParallelism: c.maxP}
 	for i := range cs.keyed {
 		target := backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: fmt.Sprintf("%s-%d", c.uid, i),
-			CheckpointID: id, Kind: snapshot.KindCheckpoint, SharedDir: "../shared"}
+			CheckpointID: id, Kind: kind}
+		if kind == snapshot.KindCheckpoint {
+			target.SharedDir = "../shared"
+		}
 		handles, err := cs.keyed[i].Write(ctx, target)
 		if err != nil {
 			return fmt.Errorf("subtask %d: %w", i, err)
@@ -137,7 +151,7 @@ func (cs *captures) write(c *cluster, store snapshot.Storage, dir string, id int
 		}
 		op.Subtasks = append(op.Subtasks, st)
 	}
-	md := &snapshot.Metadata{JobID: "conformance", CheckpointID: id, Kind: snapshot.KindCheckpoint,
+	md := &snapshot.Metadata{JobID: "conformance", CheckpointID: id, Kind: kind,
 		Completed: time.UnixMilli(1_700_000_000_000).UTC(), Operators: []snapshot.OperatorState{op}}
 	return snapshot.CommitMetadata(ctx, store, dir, md)
 }
@@ -172,13 +186,18 @@ func (c *cluster) checkpoint(store snapshot.Storage, id int64) string {
 // restoreCluster reads the checkpoint in dir and restores it into a new
 // cluster of the given parallelism and maxParallelism.
 func restoreCluster(t testing.TB, f Factory, store snapshot.Storage, dir string, parallelism, maxP int) (*cluster, error) {
+	return restoreClusterClock(t, f, store, dir, parallelism, maxP, nil)
+}
+
+// restoreClusterClock is restoreCluster with backends that use clock.
+func restoreClusterClock(t testing.TB, f Factory, store snapshot.Storage, dir string, parallelism, maxP int, clock ttl.Clock) (*cluster, error) {
 	md, err := snapshot.ReadMetadata(context.Background(), store, dir)
 	if err != nil {
 		return nil, err
 	}
 	for i := range md.Operators {
 		if md.Operators[i].UID == testUID {
-			return buildCluster(t, f, parallelism, maxP, &restored{store: store, dir: dir, op: &md.Operators[i]})
+			return buildCluster(t, f, parallelism, maxP, &restored{store: store, dir: dir, op: &md.Operators[i]}, clock)
 		}
 	}
 	return nil, fmt.Errorf("cannot map state for operator %q", testUID)

@@ -58,6 +58,7 @@ func RunKeyedSuite(t *testing.T, f Factory) {
 	t.Run("ReconfiguredSerializer", func(t *testing.T) { testReconfiguredSerializer(t, f) })
 	t.Run("MaxParallelismChange", func(t *testing.T) { testMaxParallelismChange(t, f) })
 	t.Run("Randomized", func(t *testing.T) { testRandomized(t, f) })
+	t.Run("TTL", func(t *testing.T) { testTTL(t, f) })
 }
 
 func single(t *testing.T, f Factory) (*stateful, backend.KeyedBackend[string]) {

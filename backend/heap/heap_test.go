@@ -1,11 +1,16 @@
 package heap_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/ttl"
 )
 
 func factory(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) {
@@ -14,4 +19,98 @@ func factory(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], erro
 
 func TestConformance(t *testing.T) {
 	backendtest.RunKeyedSuite(t, factory)
+}
+
+func TestTTLPlateau(t *testing.T) {
+	backendtest.RunTTLPlateau(t, factory, backendtest.PlateauOptions{})
+}
+
+// heldKeys counts the keys of state "v" that the backend still holds
+// (under ReturnExpiredIfNotCleanedUp Keys shows what is not cleaned up).
+func heldKeys(t *testing.T, b backend.KeyedBackend[string]) int {
+	t.Helper()
+	n := 0
+	if err := b.Keys("v", "", func(string) bool { n++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestTTLIncrementalCleanup(t *testing.T) {
+	const keys = 1000
+	for _, tc := range []struct {
+		name    string
+		inc     ttl.IncrementalCleanup
+		access  bool // read another key's state, or only set keys
+		wantAll bool // every expired entry is cleaned up, or none
+	}{
+		{"per access", ttl.IncrementalCleanup{}, true, true},
+		{"per record", ttl.IncrementalCleanup{PerRecord: true}, false, true},
+		{"per access without accesses", ttl.IncrementalCleanup{}, false, false},
+		{"disabled", ttl.IncrementalCleanup{Disabled: true}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := ttl.NewManualClock(1_000_000)
+			b, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
+				KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			st, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{},
+				TTL: &ttl.Config{TTL: time.Second, Visibility: ttl.ReturnExpiredIfNotCleanedUp, Cleanup: ttl.Cleanup{Incremental: tc.inc}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range keys {
+				if err := b.SetCurrentKey(fmt.Sprint("k", i)); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Update(int64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A capture taken while everything is live is not changed by
+			// the cleanup that follows.
+			capture, err := b.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * time.Second)
+			for range 20 * keys {
+				if err := b.SetCurrentKey("reader"); err != nil {
+					t.Fatal(err)
+				}
+				if tc.access {
+					if _, _, err := st.Value(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			want := 0
+			if !tc.wantAll {
+				want = keys
+			}
+			if got := heldKeys(t, b); got != want {
+				t.Fatalf("held %d of %d expired entries after the accesses, want %d", got, keys, want)
+			}
+			store, err := snapshot.NewFileStorage(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := backend.SnapshotTarget{Store: store, Dir: "sp", FilePrefix: "op-0", Kind: snapshot.KindSavepoint}
+			handles, err := capture.Write(context.Background(), target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			err = snapshot.ReadKeyGroups(context.Background(), store, "sp", &handles[0], 0, 127, func(int, int, []byte, []byte, []byte) error {
+				n++
+				return nil
+			})
+			if err != nil || n != keys {
+				t.Fatalf("capture taken before the cleanup holds %d entries (%v), want %d", n, err, keys)
+			}
+		})
+	}
 }
