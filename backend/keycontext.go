@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"unsafe"
 
 	"github.com/stated-io/stated/ttl"
@@ -26,25 +27,50 @@ type KeyContext[K comparable] struct {
 	// bytes are its serialization and need no copy.
 	inPlace bool
 
-	clock ttl.Clock
+	clock *lazyClock
 	onSet []func()
+}
+
+// lazyClock is the clock of a backend: the configured one, or a coarse
+// clock opened on first use.
+type lazyClock struct {
+	once   sync.Once
+	clock  ttl.Clock
+	coarse *ttl.CoarseClock
 }
 
 // NewKeyContext returns the key context of a backend configured by o.
 func NewKeyContext[K comparable](o *KeyedOptions[K]) KeyContext[K] {
 	_, isString := any(o.KeySerializer).(StringSerializer)
 	return KeyContext[K]{operator: o.OperatorUID, subtask: o.Subtask, maxP: o.MaxParallelism,
-		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start, clock: o.Clock,
+		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start, clock: &lazyClock{clock: o.Clock},
 		inPlace: isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()}
 }
 
-// Clock returns the backend's processing-time clock (KeyedOptions.Clock);
-// ttl.SystemClock if the options had none.
+// Clock returns the backend's processing-time clock: KeyedOptions.Clock,
+// or else a ttl.CoarseClock opened on the first call, which CloseClock
+// closes. It is safe for concurrent use.
 func (c *KeyContext[K]) Clock() ttl.Clock {
-	if c.clock == nil {
+	if c.clock == nil { // a zero KeyContext
 		return ttl.SystemClock{}
 	}
-	return c.clock
+	l := c.clock
+	l.once.Do(func() {
+		if l.clock == nil {
+			l.coarse = ttl.NewCoarseClock()
+			l.clock = l.coarse
+		}
+	})
+	return l.clock
+}
+
+// CloseClock closes the coarse clock that Clock opened, if any. Backends
+// call it from Close, after which the clock keeps telling a valid but less
+// fresh time.
+func (c *KeyContext[K]) CloseClock() {
+	if c.clock != nil && c.clock.coarse != nil {
+		c.clock.coarse.Close()
+	}
 }
 
 // OnSet registers fn to run after every successful Set, in registration

@@ -30,7 +30,10 @@ type KeyedOptions[K comparable] struct {
 	// Logger receives the backend's logs. Default: discard.
 	Logger *slog.Logger
 	// Clock is the processing time that states with TTL stamp and expire
-	// by. Default ttl.SystemClock; tests inject a ttl.ManualClock.
+	// by; tests inject a ttl.ManualClock. Default: a ttl.CoarseClock,
+	// opened when the first state with TTL registers and closed with the
+	// backend (reading the wall clock on every access is slow, see
+	// ttl.CoarseClock).
 	Clock ttl.Clock
 }
 
@@ -38,9 +41,6 @@ type KeyedOptions[K comparable] struct {
 func (o *KeyedOptions[K]) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Clock == nil {
-		o.Clock = ttl.SystemClock{}
 	}
 }
 

@@ -30,12 +30,22 @@ type objectStore[K comparable, V any] struct {
 
 	// expiry is set for a state with TTL.
 	expiry *objectExpiry[V]
-	// cleanupEntries is how many entries a step of incremental cleanup
-	// checks; 0 when it is off.
+	// cleanupEntries is how many entries incremental cleanup checks per
+	// access; 0 when it is off. Accesses add them to cleanupOwed, and a
+	// step runs once cleanupBatch entries are owed.
 	cleanupEntries int
+	cleanupOwed    int
 	cleanupGroup   int           // the key-group index the next step checks
 	cleanupDue     []entryKey[K] // scratch of a step
 }
+
+// cleanupBatch is how many entries a step of incremental cleanup checks at
+// least. Checking entries is cheap once a step has found its place in a
+// map (the slots it walks are contiguous in memory) and finding the place
+// is not, so accesses owe their entries and a step pays them in bulk:
+// with Flink's default of 5 entries per access, one step every 13 accesses
+// checks 65 entries.
+const cleanupBatch = 64
 
 // objectExpiry is what the store of a state with TTL knows of the units in
 // its values.
@@ -43,6 +53,11 @@ type objectExpiry[V any] struct {
 	policy *ttlPolicy
 	// alive reports whether v holds a unit that has not expired at now.
 	alive func(v V, now int64) bool
+	// oldest returns the earliest timestamp of the units of v, ok=false if
+	// v has none.
+	oldest func(v V) (ts int64, ok bool)
+	// stale reports whether v holds a unit that has expired at now.
+	stale func(v V, now int64) bool
 	// prune returns v without the units expired at now, whether any unit is
 	// left (keep) and whether any was dropped (changed). It never modifies
 	// v: a changed value is a new one.
@@ -63,6 +78,18 @@ type objectLayer[K comparable, V any] struct {
 type objectGroup[K comparable, V any] struct {
 	layers []*objectLayer[K, V] // layers[0] is the base
 	frozen int                  // layers[:frozen] belong to captures and are immutable
+	// floor (if hasFloor) is at most the timestamp of every unit in the
+	// group (states with TTL): until it expires, nothing in the group can
+	// have expired and incremental cleanup skips it.
+	floor    int64
+	hasFloor bool
+}
+
+// noteStamp lowers the floor of g to ts if needed.
+func (g *objectGroup[K, V]) noteStamp(ts int64) {
+	if !g.hasFloor || ts < g.floor {
+		g.floor, g.hasFloor = ts, true
+	}
 }
 
 // objectCodec encodes, decodes and clones the stored values of one state.
@@ -83,7 +110,7 @@ func newObjectStore[K comparable, V any](ctx ObjectContext[K], kind snapshot.Sta
 		if inc := expiry.policy.cfg.Cleanup.Incremental; !inc.Disabled {
 			s.cleanupEntries = inc.Entries
 			if inc.PerRecord {
-				ctx.Key.OnSet(s.cleanupStep)
+				ctx.Key.OnSet(s.owe)
 			}
 		}
 	}
@@ -247,6 +274,11 @@ func (s *objectStore[K, V]) Restore(i int, key K, ns string, value []byte) error
 		g.layers = []*objectLayer[K, V]{{}}
 	}
 	g.layers[len(g.layers)-1].put(key, ns, v)
+	if s.expiry != nil {
+		if ts, ok := s.expiry.oldest(v); ok {
+			g.noteStamp(ts)
+		}
+	}
 	return nil
 }
 
@@ -269,39 +301,87 @@ func (s *objectStore[K, V]) Keys(ns string, fn func(K) bool) {
 // states of a TTL state call it on every access.
 func (s *objectStore[K, V]) accessed() {
 	if s.cleanupEntries > 0 {
+		s.owe()
+	}
+}
+
+// minStamp folds the oldest timestamp of v into (floor, has).
+func minStamp[V any](e *objectExpiry[V], v V, floor int64, has bool) (int64, bool) {
+	ts, ok := e.oldest(v)
+	if !ok {
+		return floor, has
+	}
+	if !has || ts < floor {
+		return ts, true
+	}
+	return floor, true
+}
+
+// stamped records that a unit stamped at ts was written to the current
+// key group (states with TTL).
+func (s *objectStore[K, V]) stamped(ts int64) { s.group().noteStamp(ts) }
+
+// owe adds one access's entries to the cleanup owed and runs a step once a
+// batch is owed.
+func (s *objectStore[K, V]) owe() {
+	if s.cleanupOwed += s.cleanupEntries; s.cleanupOwed >= cleanupBatch {
 		s.cleanupStep()
 	}
 }
 
-// cleanupStep is one step of incremental cleanup: it checks up to
-// cleanupEntries entries of the base layer of one key group, starting at a
-// random position of its map (Go randomizes where a range over a map
-// starts, so repeated steps sample the whole map), and removes their
-// expired units. Key groups take turns.
+// cleanupStep is one step of incremental cleanup: it checks the entries
+// owed (cleanupOwed) of the base layer of one key group, walking its map
+// from a random position (Go randomizes where a range over a map starts,
+// so repeated steps sample the whole map), and removes their expired
+// units. Key groups take turns.
 func (s *objectStore[K, V]) cleanupStep() {
 	if len(s.groups) == 0 {
 		return
 	}
+	n := s.cleanupOwed
+	s.cleanupOwed = 0
 	g := &s.groups[s.cleanupGroup]
 	if s.cleanupGroup++; s.cleanupGroup == len(s.groups) {
 		s.cleanupGroup = 0
 	}
-	if len(g.layers) == 0 {
-		return
-	}
-	e, base, n := s.expiry, g.layers[0], s.cleanupEntries
+	e := s.expiry
 	now := e.policy.now()
+	if len(g.layers) == 0 || !g.hasFloor || !e.policy.expired(g.floor, now) {
+		return // nothing in the group can have expired yet
+	}
+	base := g.layers[0]
 	due := s.cleanupDue[:0]
 	total := len(base.def) + len(base.other)
 	switch {
 	case total == 0:
 		return
+	case total <= n && len(g.layers) == 1:
+		// The whole group fits the step: check every entry and raise the
+		// floor to the oldest unit that stays.
+		floor, has := int64(0), false
+		check := func(ek entryKey[K], v V) {
+			if e.stale(v, now) {
+				due = append(due, ek)
+				if v, keep, _ := e.prune(v, now); keep {
+					floor, has = minStamp(e, v, floor, has)
+				}
+				return
+			}
+			floor, has = minStamp(e, v, floor, has)
+		}
+		for k, v := range base.def {
+			check(entryKey[K]{k, ""}, v)
+		}
+		for ek, v := range base.other {
+			check(ek, v)
+		}
+		g.floor, g.hasFloor = floor, has
 	case rand.IntN(total) < len(base.def):
 		for k, v := range base.def {
 			if n--; n < 0 {
 				break
 			}
-			if _, _, changed := e.prune(v, now); changed {
+			if e.stale(v, now) {
 				due = append(due, entryKey[K]{k, ""})
 			}
 		}
@@ -310,7 +390,7 @@ func (s *objectStore[K, V]) cleanupStep() {
 			if n--; n < 0 {
 				break
 			}
-			if _, _, changed := e.prune(v, now); changed {
+			if e.stale(v, now) {
 				due = append(due, ek)
 			}
 		}

@@ -12,7 +12,9 @@ import (
 func singleExpiry[V any](p *ttlPolicy) *objectExpiry[ttl.Value[V]] {
 	return &objectExpiry[ttl.Value[V]]{
 		policy: p,
+		oldest: func(v ttl.Value[V]) (int64, bool) { return v.Timestamp, true },
 		alive:  func(v ttl.Value[V], now int64) bool { return !p.expired(v.Timestamp, now) },
+		stale:  func(v ttl.Value[V], now int64) bool { return p.expired(v.Timestamp, now) },
 		prune: func(v ttl.Value[V], now int64) (ttl.Value[V], bool, bool) {
 			if p.expired(v.Timestamp, now) {
 				return ttl.Value[V]{}, false, true
@@ -25,9 +27,26 @@ func singleExpiry[V any](p *ttlPolicy) *objectExpiry[ttl.Value[V]] {
 func listExpiry[E any](p *ttlPolicy) *objectExpiry[[]ttl.Value[E]] {
 	return &objectExpiry[[]ttl.Value[E]]{
 		policy: p,
+		oldest: func(l []ttl.Value[E]) (int64, bool) {
+			var ts int64
+			for i, e := range l {
+				if i == 0 || e.Timestamp < ts {
+					ts = e.Timestamp
+				}
+			}
+			return ts, len(l) > 0
+		},
 		alive: func(l []ttl.Value[E], now int64) bool {
 			for _, e := range l {
 				if !p.expired(e.Timestamp, now) {
+					return true
+				}
+			}
+			return false
+		},
+		stale: func(l []ttl.Value[E], now int64) bool {
+			for _, e := range l {
+				if p.expired(e.Timestamp, now) {
 					return true
 				}
 			}
@@ -62,9 +81,27 @@ func liveElements[E any](l []ttl.Value[E], p *ttlPolicy, now int64) []ttl.Value[
 func mapExpiry[UK comparable, UV any](p *ttlPolicy) *objectExpiry[map[UK]ttl.Value[UV]] {
 	return &objectExpiry[map[UK]ttl.Value[UV]]{
 		policy: p,
+		oldest: func(m map[UK]ttl.Value[UV]) (int64, bool) {
+			var ts int64
+			first := true
+			for _, e := range m {
+				if first || e.Timestamp < ts {
+					ts, first = e.Timestamp, false
+				}
+			}
+			return ts, !first
+		},
 		alive: func(m map[UK]ttl.Value[UV], now int64) bool {
 			for _, e := range m {
 				if !p.expired(e.Timestamp, now) {
+					return true
+				}
+			}
+			return false
+		},
+		stale: func(m map[UK]ttl.Value[UV], now int64) bool {
+			for _, e := range m {
+				if p.expired(e.Timestamp, now) {
 					return true
 				}
 			}
@@ -139,7 +176,9 @@ func (s *ttlObjectValue[K, V]) Value() (V, bool, error) {
 
 func (s *ttlObjectValue[K, V]) Update(v V) error {
 	s.s.accessed()
-	s.s.put(s.ns, stamp(v, s.p.now()))
+	now := s.p.now()
+	s.s.put(s.ns, stamp(v, now))
+	s.s.stamped(now)
 	return nil
 }
 
@@ -200,6 +239,7 @@ func (s *ttlObjectList[K, E]) AddAll(vs []E) error {
 		l = append(l, stamp(v, now))
 	}
 	s.s.put(s.ns, l)
+	s.s.stamped(now)
 	return nil
 }
 
@@ -215,6 +255,7 @@ func (s *ttlObjectList[K, E]) Update(vs []E) error {
 		l[i] = stamp(v, now)
 	}
 	s.s.put(s.ns, l)
+	s.s.stamped(now)
 	return nil
 }
 
@@ -250,7 +291,9 @@ func (s *ttlObjectMap[K, UK, UV]) Get(k UK) (UV, bool, error) {
 
 func (s *ttlObjectMap[K, UK, UV]) Put(k UK, v UV) error {
 	s.s.accessed()
-	return s.objectMap.Put(k, stamp(v, s.p.now()))
+	now := s.p.now()
+	s.s.stamped(now)
+	return s.objectMap.Put(k, stamp(v, now))
 }
 
 func (s *ttlObjectMap[K, UK, UV]) PutAll(entries map[UK]UV) error {
@@ -266,6 +309,7 @@ func (s *ttlObjectMap[K, UK, UV]) PutAll(entries map[UK]UV) error {
 	for k, v := range entries {
 		m[k] = stamp(v, now)
 	}
+	s.s.stamped(now)
 	return nil
 }
 
@@ -356,6 +400,7 @@ func (s *ttlObjectReducing[K, V]) Add(v V) error {
 		v = s.reduce(old, v)
 	}
 	s.s.put(s.ns, stamp(v, now))
+	s.s.stamped(now)
 	return nil
 }
 
@@ -387,5 +432,6 @@ func (s *ttlObjectAggregating[K, IN, ACC, OUT]) Add(in IN) error {
 		acc = s.agg.CreateAccumulator()
 	}
 	s.s.put(s.ns, stamp(s.agg.Add(in, acc), now))
+	s.s.stamped(now)
 	return nil
 }

@@ -102,6 +102,12 @@ type lsmConfig struct {
 	// rescaleKeys keys over 4 subtasks are restored into 3;
 	// rescaleRounds rounds.
 	rescaleKeys, rescaleRounds int
+	// ttlKeys keys are loaded into each of the two value states (with and
+	// without TTL) of lsm.value.get.ttl (at most config.keys).
+	ttlKeys int
+	// sweepKeys keys make up the state swept by lsm.ttl.sweep.blocks_read
+	// (at most config.keys).
+	sweepKeys int
 }
 
 // fullConfig is the configuration of `go run ./bench` (at most 10 minutes).
@@ -120,6 +126,7 @@ func fullConfig() config {
 			updatePercent: 1, checkpointPairs: 7,
 			syncRounds: 50, syncWrites: 10_000, syncWriteEvery: 5,
 			rescaleKeys: 1_000_000, rescaleRounds: 3,
+			ttlKeys: 500_000, sweepKeys: 1_000_000,
 		},
 		engine: engineConfig{
 			parallelism:    2,
@@ -155,6 +162,7 @@ func quickConfig() config {
 	c.lsm.checkpointPairs = 2
 	c.lsm.syncRounds = 10
 	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1
+	c.lsm.ttlKeys, c.lsm.sweepKeys = 200_000, 400_000
 	c.engine.throughputSeconds, c.engine.throughputRounds = 3, 1
 	c.engine.checkpointInterval, c.engine.checkpointSamples = 200*time.Millisecond, 4
 	c.s3.keys, c.s3.rounds = 200_000, 3
@@ -214,6 +222,8 @@ func (l lsmConfig) validate(c config) error {
 		return fmt.Errorf("config %s: lsm sync counts must be positive", c.mode)
 	case l.rescaleKeys < 4 || l.rescaleKeys > c.keys || l.rescaleRounds < 1:
 		return fmt.Errorf("config %s: lsm rescale needs 4 <= rescaleKeys <= keys and rescaleRounds >= 1", c.mode)
+	case l.ttlKeys < 1 || l.ttlKeys > c.keys || l.sweepKeys < 100 || l.sweepKeys > c.keys:
+		return fmt.Errorf("config %s: lsm ttl needs 1 <= ttlKeys <= keys and 100 <= sweepKeys <= keys", c.mode)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ func tinyConfig() config {
 			updatePercent: 1, checkpointPairs: 2,
 			syncRounds: 5, syncWrites: 100, syncWriteEvery: 5,
 			rescaleKeys: 1000, rescaleRounds: 1,
+			ttlKeys: 1000, sweepKeys: 1000,
 		},
 		engine: engineConfig{
 			parallelism:    2,

@@ -165,6 +165,7 @@ func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
 // writable.
 func (b *Backend[K]) Close() error {
 	b.closed = true
+	b.current.CloseClock()
 	b.stores, b.order, b.restored = nil, nil, nil
 	return nil
 }

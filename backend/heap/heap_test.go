@@ -114,3 +114,69 @@ func TestTTLIncrementalCleanup(t *testing.T) {
 		})
 	}
 }
+
+// Incremental cleanup also finds the expired entries of restored state.
+func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
+	clock := ttl.NewManualClock(1_000_000)
+	opts := backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock}
+	d := backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{},
+		TTL: &ttl.Config{TTL: time.Second, Visibility: ttl.ReturnExpiredIfNotCleanedUp}}
+	b, err := heap.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := backend.GetValueState(b, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 1000
+	for i := range keys {
+		if err := b.SetCurrentKey(fmt.Sprint("k", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Update(int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	capture, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := snapshot.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles, err := capture.Write(context.Background(), backend.SnapshotTarget{Store: store, Dir: "chk", FilePrefix: "op-0", Kind: snapshot.KindCheckpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := heap.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Restore(context.Background(), backend.RestoreSource{Store: store, Dir: "chk", MaxParallelism: 128, Handles: handles}); err != nil {
+		t.Fatal(err)
+	}
+	rst, err := backend.GetValueState(r, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := heldKeys(t, r); got != keys {
+		t.Fatalf("restored %d keys, want %d", got, keys)
+	}
+	clock.Advance(2 * time.Second)
+	for range 20 * keys {
+		if err := r.SetCurrentKey("reader"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := rst.Value(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := heldKeys(t, r); got != 0 {
+		t.Fatalf("held %d expired restored entries after the accesses, want 0", got)
+	}
+}
