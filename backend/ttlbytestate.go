@@ -341,10 +341,10 @@ func (s *byteTTLMap[UK, UV]) Contains(k UK) (bool, error) {
 
 // IsEmpty reports whether no live entry is left (under
 // ttl.ReturnExpiredIfNotCleanedUp, no entry at all) and removes the
-// expired entries it met.
+// expired entries it meets. It re-stamps nothing: it returns no entry.
 func (s *byteTTLMap[UK, UV]) IsEmpty() (bool, error) {
 	empty := true
-	err := s.Range(func(UK, UV) bool { empty = false; return false })
+	err := s.rangeEntries(func(UK, UV) bool { empty = false; return false }, false)
 	return empty, err
 }
 
@@ -353,6 +353,12 @@ func (s *byteTTLMap[UK, UV]) IsEmpty() (bool, error) {
 // until fn returns false, then removes the expired entries it met and,
 // under ttl.OnReadAndWrite, re-stamps the live entries it returned.
 func (s *byteTTLMap[UK, UV]) Range(fn func(UK, UV) bool) error {
+	return s.rangeEntries(fn, s.p.updateOnRead())
+}
+
+// rangeEntries is Range; stampShown says whether the live entries shown
+// are re-stamped.
+func (s *byteTTLMap[UK, UV]) rangeEntries(fn func(UK, UV) bool, stampShown bool) error {
 	now := s.p.now()
 	var expired, shownKeys, shownValues [][]byte // copied
 	var derr error
@@ -367,7 +373,7 @@ func (s *byteTTLMap[UK, UV]) Range(fn func(UK, UV) bool) error {
 			if !s.p.returnExpired() {
 				return true
 			}
-		} else if s.p.updateOnRead() {
+		} else if stampShown {
 			shownKeys = append(shownKeys, bytes.Clone(kb))
 			shownValues = append(shownValues, restamp(nil, vb, now))
 		}

@@ -325,10 +325,10 @@ func (s *ttlObjectMap[K, UK, UV]) Contains(k UK) (bool, error) {
 
 // IsEmpty reports whether no live entry is left (under
 // ttl.ReturnExpiredIfNotCleanedUp, no entry at all) and removes the
-// expired ones.
+// expired entries it meets. It re-stamps nothing: it returns no entry.
 func (s *ttlObjectMap[K, UK, UV]) IsEmpty() (bool, error) {
 	empty := true
-	err := s.Range(func(UK, UV) bool { empty = false; return false })
+	err := s.rangeEntries(func(UK, UV) bool { empty = false; return false }, false)
 	return empty, err
 }
 
@@ -337,6 +337,12 @@ func (s *ttlObjectMap[K, UK, UV]) IsEmpty() (bool, error) {
 // then removes the expired entries it met and, under ttl.OnReadAndWrite,
 // re-stamps the live entries it returned.
 func (s *ttlObjectMap[K, UK, UV]) Range(fn func(UK, UV) bool) error {
+	return s.rangeEntries(fn, s.p.updateOnRead())
+}
+
+// rangeEntries is Range; restamp says whether the live entries shown are
+// re-stamped.
+func (s *ttlObjectMap[K, UK, UV]) rangeEntries(fn func(UK, UV) bool, restamp bool) error {
 	s.s.accessed()
 	m := s.get()
 	if len(m) == 0 {
@@ -351,7 +357,7 @@ func (s *ttlObjectMap[K, UK, UV]) Range(fn func(UK, UV) bool) error {
 			if !s.p.returnExpired() {
 				continue
 			}
-		} else if s.p.updateOnRead() {
+		} else if restamp {
 			shown = append(shown, k)
 		}
 		if !fn(k, e.Value) {
