@@ -58,6 +58,7 @@ func benchmarks() []benchmark {
 		{metrics: []string{"lsm.map.get"}, run: benchLSMMapGet},
 		{metrics: []string{"lsm.list.add"}, run: benchLSMListAdd},
 		{metrics: []string{"lsm.value.get.ttl"}, run: benchLSMTTLGet},
+		{metrics: []string{"lsm.ttl.sweep.blocks_read"}, run: benchLSMTTLSweep},
 		{metrics: []string{"lsm.checkpoint.incremental.bytes", "lsm.checkpoint.incremental.steady.bytes"}, fixture: fixtureLSM, run: benchLSMCheckpointBytes},
 		{metrics: []string{"lsm.checkpoint.sync.p50", "lsm.checkpoint.sync.p99"}, fixture: fixtureLSM, run: benchLSMCheckpointSync},
 		{metrics: []string{"lsm.restore.seconds"}, fixture: fixtureLSM, run: benchLSMRestore},

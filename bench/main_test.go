@@ -56,7 +56,7 @@ func checkResult(t *testing.T, r Result) {
 	if r.Metric == "" || r.Unit == "" || r.Baseline == "" {
 		t.Errorf("%+v: empty metric, unit or baseline", r)
 	}
-	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps, unitMB, unitSeconds, unitRecordsPerSec}, r.Unit) {
+	if !slices.Contains([]string{unitUsPerOp, unitMs, unitMBps, unitMB, unitSeconds, unitRecordsPerSec, unitBlocks}, r.Unit) {
 		t.Errorf("%s: unknown unit %q", r.Metric, r.Unit)
 	}
 	if !(r.Value > 0) || !(r.BaselineValue > 0) || !(r.Ratio > 0) {

@@ -66,7 +66,7 @@ Every metric is measured side by side with its baseline in the same process:
 the two run alternately (A, B, then B, A, ...) on the same keys, the same
 values and the same pre-generated random access order, ` + "`runtime.GC()`" + ` runs
 before every timed section, and the median of the rounds is reported.
-**ratio = value / baseline value.** For ` + "`us/op`, `ms`, `s` and `MB`" + ` lower is better, so
+**ratio = value / baseline value.** For ` + "`us/op`, `ms`, `s`, `MB` and `blocks`" + ` lower is better, so
 a ratio below 1 means stated is faster (or uploads less) than the baseline; for
 ` + "`MB/s` and `records/s`" + ` higher is better, so a ratio above 1 means stated is
 faster. MB = 10^6 bytes. Timings are never asserted; they only make regressions
@@ -134,6 +134,24 @@ compactions done), so neither side pays for the other's.
   overlapping old subtask, reading its keys (Keys + Value) and writing those in
   range into a fresh backend, all timed; and (2) restoring the 4 handles into 4
   subtasks of the same ranges (summed).
+
+State TTL (` + "`ttl`" + `):
+
+- ` + "`heap.value.get.ttl`" + `: SetCurrentKey + ValueState Value on a state with a 1 h TTL
+  (default config: the coarse clock, incremental cleanup of 5 entries per access)
+  against the same on a state without TTL holding the same 1M keys and values in
+  the same heap backend, over the same random permutation. Nothing expires during
+  the run, so incremental cleanup finds every key group's oldest timestamp
+  unexpired and skips it (its cost when there is something to clean is the
+  plateau test's business, not a read's).
+- ` + "`lsm.value.get.ttl`" + `: the same on one LSM backend holding both states (200k keys
+  each in quick mode, 500k in full), cache holding all data.
+- ` + "`lsm.ttl.sweep.blocks_read`" + `: an LSM state with a 10 s TTL whose keys grow with
+  write time (` + "`s%015d`" + `, so in each key group the oldest keys come first), the
+  first 1% written 8 s before the rest and the database compacted; at a time when
+  exactly that 1% has expired, one ` + "`SweepExpired`" + `: the blocks its block-property
+  filter of expiry times lets it read, against the data blocks of the database
+  (` + "`lsm.ttl.blocks_total`" + `). The sweep must delete exactly the expired rows.
 
 Engine (` + "`engine`" + `, parallelism 2, a keyed count job: ` + "`Generate`" + ` source → ` + "`KeyBy`" + ` →
 ` + "`Process`" + ` keeping a ValueState[int64] count per key and emitting it → a ` + "`ForEach`" + ` sink

@@ -24,9 +24,10 @@ type Result struct {
 
 // Units of the results.
 const (
-	unitUsPerOp = "us/op" // lower is better
-	unitMs      = "ms"    // lower is better
-	unitMBps    = "MB/s"  // higher is better (MB = 10^6 bytes)
+	unitUsPerOp = "us/op"  // lower is better
+	unitMs      = "ms"     // lower is better
+	unitMBps    = "MB/s"   // higher is better (MB = 10^6 bytes)
+	unitBlocks  = "blocks" // lower is better
 
 	unitRecordsPerSec = "records/s" // higher is better
 )

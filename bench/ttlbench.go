@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -96,4 +99,65 @@ func benchLSMTTLGet(e *env) ([]Result, error) {
 	r, err := perOpResult(e, "lsm.value.get.ttl", "lsm.value.get", len(order), params,
 		settled(valueGets(b, withTTL, d.keys, order)), settled(valueGets(b, plain, d.keys, order)))
 	return []Result{r}, err
+}
+
+// benchLSMTTLSweep: an LSM value state with TTL whose keys grow with
+// write time (a counter, so within each key group the oldest keys come
+// first), the first 1% written 8 s before the rest, compacted into its
+// final shape; at a time when exactly that first 1% has expired, one
+// SweepExpired: the blocks it reads (through the block-property filter of
+// expiry times) against the data blocks the database holds.
+func benchLSMTTLSweep(e *env) ([]Result, error) {
+	c := e.cfg.lsm
+	n := c.sweepKeys
+	clock := ttl.NewManualClock(1_700_000_000_000)
+	start := clock.Now()
+	b, err := lsm.New(lsm.Options[string]{
+		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "bench", MaxParallelism: benchMaxP,
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: benchMaxP - 1}, KeySerializer: backend.StringSerializer{}, Clock: clock},
+		Dir: filepath.Join(e.tmp, "lsm-ttl-sweep"), CacheSize: c.cacheBytes, MemTableSize: c.memTableBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	st, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "session", Serializer: backend.BytesSerializer{},
+		TTL: &ttl.Config{TTL: 10 * time.Second, Cleanup: ttl.Cleanup{Background: ttl.BackgroundCleanup{Interval: time.Hour}}}})
+	if err != nil {
+		return nil, err
+	}
+	expired := n / 100
+	e.logf("ttl: loading %d keys into an LSM state with ttl, the first %d of them 8 s older", n, expired)
+	d := e.dataset()
+	for i := range n {
+		if i == expired {
+			clock.Set(start + 8000)
+		}
+		if err := b.SetCurrentKey(fmt.Sprintf("s%015d", i)); err != nil {
+			return nil, err
+		}
+		if err := st.Update(d.values[i%len(d.values)]); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.Compact(context.Background()); err != nil {
+		return nil, err
+	}
+	waitIdle(idleLimit)
+	clock.Set(start + 12_000) // the first 1% expired (at +10 s), the rest lives until +18 s
+	began := time.Now()
+	stats, err := b.SweepExpired(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	took := time.Since(began)
+	if stats.RowsDeleted != int64(expired) {
+		return nil, fmt.Errorf("the sweep deleted %d rows, want the %d expired ones", stats.RowsDeleted, expired)
+	}
+	e.logf("ttl: sweep read %d of %d blocks and %d entries, deleted %d rows in %v",
+		stats.BlocksRead, stats.TotalBlocks, stats.EntriesRead, stats.RowsDeleted, took.Round(time.Millisecond))
+	params := withParams(e.cfg.lsmParams(n), map[string]any{"expired_percent": 1, "entries_read": stats.EntriesRead,
+		"sweep_ms": took.Milliseconds()})
+	return []Result{newResult("lsm.ttl.sweep.blocks_read", unitBlocks, "lsm.ttl.blocks_total",
+		float64(stats.BlocksRead), float64(stats.TotalBlocks), params)}, nil
 }

@@ -10,6 +10,34 @@
 // Restores download in parallel; a restore into another key-group range
 // opens the handle with the largest overlap as base, excises everything
 // outside the new range, and ingests SSTs built from the other handles.
+//
+// # TTL
+//
+// States with TTL (backend.ByteRegistration.TTL) store every unit stamped
+// (FORMAT.md); the typed states expire units on read. The backend adds:
+//
+//   - Keys hides keys whose rows hold no live unit under
+//     ttl.NeverReturnExpired.
+//   - Full snapshots (savepoints, non-incremental checkpoints) leave expired
+//     units out: the asynchronous phase deletes them from its private copy
+//     of the checkpoint and compacts it before uploading. Incremental
+//     checkpoints share files as they are and are not filtered.
+//   - A background goroutine sweeps expired units out of the database
+//     (ttl.BackgroundCleanup; SweepExpired runs one sweep on demand). Every
+//     SST records, per data block, the interval of the expiry times of the
+//     units it holds (the block property "stated.ttl.expiry"), and a sweep
+//     reads only the blocks whose interval starts at or before now. Pebble
+//     withholds the values of SET keys from block-property collectors, so
+//     only list operands not yet merged into their base row (MERGE keys) get
+//     a precise interval; every other row of a state with TTL makes its block
+//     count as holding expired units, and blocks of states without TTL and of
+//     deletions only are skipped (see expiryMapper).
+//
+// Expiry intervals are computed with the TTL in force when a block was
+// written: after a restore that changes a state's TTL, blocks written before
+// keep their old bounds until a compaction rewrites them, so a sweep may
+// leave units that expired under the shorter TTL for later. Reads and full
+// snapshots always judge by the current TTL.
 package lsm
 
 import (
@@ -19,11 +47,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -65,7 +95,8 @@ const Format = "lsm/v1"
 // Backend is the LSM keyed backend of one subtask. It implements
 // backend.KeyedBackend, backend.ByteBackend and backend.CheckpointListener.
 // It is not safe for concurrent use, except for the captures that Snapshot
-// returns.
+// returns and for SweepExpired. Its background sweep runs on a goroutine of
+// its own, which Close stops.
 type Backend[K comparable] struct {
 	opts    Options[K]
 	groups  backend.KeyGroupRange
@@ -81,6 +112,18 @@ type Backend[K comparable] struct {
 	bySID  []*stateInfo // index sid-1
 	tables map[string]*table[K]
 
+	// sids is what the block-property collector and the sweeps, which run
+	// on other goroutines, know about each state id: an immutable table that
+	// ByteTable and addState replace.
+	sids atomic.Pointer[sidTable]
+	// writeMu serializes the writes of the owner goroutine with the
+	// read-verify-write steps of sweeps; reads do not take it.
+	writeMu sync.Mutex
+	// sweepMu serializes sweeps (background and SweepExpired).
+	sweepMu sync.Mutex
+	bg      *sweeper // the background sweep, once started
+	hooks   sweepHooks
+
 	files  *uploads
 	chkSeq int
 	used   bool  // a state was registered: Restore is no longer allowed
@@ -94,6 +137,10 @@ type stateInfo struct {
 	sid         uint16
 	kind        snapshot.StateKind
 	serializers []backend.SerializerSnapshot
+	// registered says ttl is known: the state was registered through
+	// ByteTable in this process (a restored state is not until then).
+	registered bool
+	ttl        *ttl.Config // nil: no TTL
 }
 
 var (
@@ -122,6 +169,7 @@ func New[K comparable](opts Options[K]) (*Backend[K], error) {
 		tables:  map[string]*table[K]{},
 		files:   newUploads(),
 	}
+	b.sids.Store(&sidTable{})
 	operator := fileSafe(opts.OperatorUID)
 	prefix := fmt.Sprintf("%s-%d-", operator, opts.Subtask)
 	for _, d := range sweepStale(opts.Dir, operator) {
@@ -152,15 +200,22 @@ func (b *Backend[K]) dbDir() string { return filepath.Join(b.dir, "db") }
 
 // pebbleOptions are the options of every database of this backend.
 func (b *Backend[K]) pebbleOptions(readOnly bool) *pebble.Options {
+	return newPebbleOptions(b.opts.MemTableSize, b.opts.Logger, readOnly, &b.sids)
+}
+
+// newPebbleOptions returns the options of a database of the backend whose
+// expiry collector reads the state ids of sids.
+func newPebbleOptions(memTableSize int64, logger *slog.Logger, readOnly bool, sids *atomic.Pointer[sidTable]) *pebble.Options {
 	o := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize:       uint64(b.opts.MemTableSize),
+		MemTableSize:       uint64(memTableSize),
 		Merger:             ListMerger,
 		DisableWAL:         true,
 		ReadOnly:           readOnly,
-		Logger:             pebbleLogger{b.opts.Logger},
+		Logger:             pebbleLogger{logger},
 		FS:                 noSyncFS{vfs.Default},
 	}
+	o.BlockPropertyCollectors = []func() pebble.BlockPropertyCollector{newExpiryCollector(sids)}
 	TunePebble(o)
 	o.EnsureDefaults()
 	return o
@@ -230,6 +285,7 @@ func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []backe
 	st := &stateInfo{name: name, sid: uint16(len(b.bySID) + 1), kind: kind, serializers: sers}
 	b.states[name] = st
 	b.bySID = append(b.bySID, st)
+	b.publishSIDs()
 	return st, nil
 }
 
@@ -281,8 +337,20 @@ func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable,
 		st.serializers = m.Serializers
 	}
 	b.used = true
+	// The TTL of the first registration in this process stays: the table
+	// returned to later ones is the same.
+	st.registered = true
+	if reg.TTL != nil {
+		c := *reg.TTL
+		c.EnsureDefaults()
+		st.ttl = &c
+	}
+	b.publishSIDs()
 	t := &table[K]{b: b, sid: st.sid, kind: reg.Kind}
 	b.tables[reg.Name] = t
+	if sweptInBackground(sidInfo{registered: true, kind: st.kind, ttl: st.ttl}) {
+		b.startSweeper()
+	}
 	return t, nil
 }
 
@@ -304,7 +372,10 @@ func sameSerializers(a, b []backend.SerializerSnapshot) bool {
 	})
 }
 
-// Keys implements backend.KeyedBackend.
+// Keys implements backend.KeyedBackend. For a state with TTL under
+// ttl.NeverReturnExpired it leaves out the keys whose rows in namespace
+// hold no unit that is live at the clock's now: a value whose unit expired,
+// a list whose elements all expired, a map whose entries all expired.
 func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	if err := b.unusable(); err != nil {
 		return err
@@ -313,15 +384,20 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	if st == nil {
 		return nil
 	}
+	hide := st.ttl != nil && st.ttl.Visibility == ttl.NeverReturnExpired
+	now := b.current.Clock().Now()
 	lo, hi := spanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	var last []byte // the key reported last in this key group, if haveLast
+	// last is the key of the rows met last in this key group (if
+	// haveLast); reported says whether it was reported already, so that
+	// the remaining entries of its map are skipped.
+	var last []byte
 	for kg := b.groups.Start; kg <= b.groups.End; kg++ {
-		haveLast := false
+		haveLast, reported := false, false
 		prefix := appendStatePrefix(nil, kg, st.sid)
 		for valid := it.SeekGE(prefix); valid; valid = it.Next() {
 			k := it.Key()
@@ -332,10 +408,30 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 			if err != nil {
 				return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: "row key", Err: err}
 			}
-			if string(r.ns) != namespace || haveLast && string(r.key) == string(last) {
-				continue // another namespace, or another entry of the same map
+			if string(r.ns) != namespace {
+				continue
 			}
-			last, haveLast = append(last[:0], r.key...), true
+			if haveLast && string(r.key) == string(last) {
+				if reported {
+					continue // another entry of a map reported already
+				}
+			} else {
+				last, haveLast, reported = append(last[:0], r.key...), true, false
+			}
+			if hide {
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				live, err := backend.LiveRow(st.kind, v, st.ttl, now)
+				if err != nil {
+					return fmt.Errorf("lsm: state %q: %w", state, err)
+				}
+				if !live {
+					continue
+				}
+			}
+			reported = true
 			key, err := b.keySer.Decode(r.key)
 			if err != nil {
 				return fmt.Errorf("lsm: decode key: %w", err)
@@ -348,13 +444,15 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	return it.Error()
 }
 
-// Close implements backend.KeyedBackend: it closes the database and
-// removes the instance directory. Captures not yet written fail.
+// Close implements backend.KeyedBackend: it stops the background sweep,
+// closes the database and removes the instance directory. Captures not yet
+// written fail.
 func (b *Backend[K]) Close() error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
+	b.stopSweeper()
 	err := b.closeDB()
 	if rerr := os.RemoveAll(b.dir); err == nil {
 		err = rerr

@@ -253,6 +253,9 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 	if err != nil {
 		return err
 	}
+	// The writer options carry the block-property collectors, so the SST
+	// records expiry intervals too (universal ones: no state is registered
+	// during a restore).
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.pebbleOptions(false).MakeWriterOptions(0, b.db.TableFormat()))
 	r := backend.HandleKeyGroups(h).Intersect(b.groups)
 	lo, hi := spanOf(r.Start, r.End)
@@ -429,5 +432,7 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 	if err := errors.Join(werr, it.Close()); err != nil {
 		return err
 	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
 	return batch.Commit(pebble.NoSync)
 }

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
@@ -19,7 +24,9 @@ import (
 
 // Snapshot implements backend.KeyedBackend: it flushes the memtable and
 // takes a Pebble checkpoint (hard links) into a local directory. The pause
-// is the flush of at most one memtable plus the links.
+// is the flush of at most one memtable plus the links. It also notes the
+// clock's now and the TTL of every state: a full snapshot leaves out the
+// units expired at that time (see capture.Write).
 func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 	if err := b.unusable(); err != nil {
 		return nil, err
@@ -41,6 +48,10 @@ func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 		incremental: *b.opts.Incremental,
 		parallel:    b.opts.TransferConcurrency,
 		files:       b.files,
+		now:         b.Clock().Now(),
+		sids:        *b.sids.Load(),
+		memTable:    b.opts.MemTableSize,
+		logger:      b.opts.Logger,
 	}
 	for _, st := range b.bySID {
 		c.states = append(c.states, snapshot.StateMeta{Name: st.name, Kind: st.kind, Serializers: st.serializers})
@@ -64,6 +75,13 @@ type capture struct {
 	confirmed   map[string]snapshot.FileRef
 	files       *uploads
 	release     sync.Once
+
+	// The full-snapshot filter: the time of the synchronous phase, the
+	// states' TTL then, and what opening the checkpoint takes.
+	now      int64
+	sids     sidTable
+	memTable int64
+	logger   *slog.Logger
 }
 
 // Release implements backend.SnapshotCapture: it removes the local
@@ -87,6 +105,16 @@ type transfer struct {
 // checkpoint already uploaded are referenced instead; every other file goes
 // to Dir/FilePrefix/. A savepoint holds every file, unshared. On error the
 // files this call uploaded are removed.
+//
+// A full snapshot (a savepoint, or a checkpoint that shares no file: not
+// incremental or without a SharedDir) leaves out the units that had
+// expired at the synchronous phase in states whose TTL filters full
+// snapshots (ttl.Cleanup.FiltersFullSnapshots), as in Flink: before the
+// upload, the local checkpoint is opened as a database of its own (its SST
+// files are hard links, which Pebble never modifies, so the live database
+// does not change), the expired units are deleted and the key span is
+// compacted, so that neither they nor their tombstones are uploaded.
+// Incremental checkpoints are not filtered.
 func (c *capture) Write(ctx context.Context, target backend.SnapshotTarget) ([]snapshot.KeyedStateHandle, error) {
 	defer c.Release()
 	h, err := c.write(ctx, target)
@@ -97,11 +125,16 @@ func (c *capture) Write(ctx context.Context, target backend.SnapshotTarget) ([]s
 }
 
 func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*snapshot.KeyedStateHandle, error) {
+	shared := c.incremental && target.Kind == snapshot.KindCheckpoint && target.SharedDir != ""
+	if !shared && slices.ContainsFunc(c.sids, filteredFromFullSnapshots) {
+		if err := c.filterExpired(ctx); err != nil {
+			return nil, fmt.Errorf("leave out expired state: %w", err)
+		}
+	}
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		return nil, err
 	}
-	shared := c.incremental && target.Kind == snapshot.KindCheckpoint && target.SharedDir != ""
 	var jobs []*transfer
 	for _, e := range entries {
 		name := e.Name()
@@ -167,6 +200,43 @@ func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*sn
 		c.files.mu.Unlock()
 	}
 	return h, nil
+}
+
+// filterExpired deletes the units expired at c.now from the local
+// checkpoint, in the states whose TTL filters full snapshots, and compacts
+// its key span so that the files hold neither them nor tombstones.
+func (c *capture) filterExpired(ctx context.Context) (err error) {
+	var sids atomic.Pointer[sidTable]
+	sids.Store(&c.sids)
+	o := newPebbleOptions(c.memTable, c.logger, false, &sids)
+	o.ErrorIfNotExists = true
+	cache := pebble.NewCache(8 << 20)
+	defer cache.Unref()
+	o.Cache = cache
+	db, err := pebble.Open(c.dir, o)
+	if err != nil {
+		return fmt.Errorf("open checkpoint: %w", err)
+	}
+	defer func() {
+		err = errors.Join(err, db.Close())
+		// Opening made a lock file, which is no part of the checkpoint.
+		if rerr := os.Remove(filepath.Join(c.dir, "LOCK")); rerr != nil && !os.IsNotExist(rerr) {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	lo, hi := spanOf(c.groups.Start, c.groups.End)
+	r := sweepRun{db: db, lo: lo, hi: hi, sids: c.sids, include: filteredFromFullSnapshots, now: c.now}
+	stats, err := r.run(ctx)
+	if err != nil {
+		return err
+	}
+	if stats.RowsDeleted+stats.RowsRewritten == 0 {
+		return nil
+	}
+	if err := db.Compact(ctx, lo, hi, true); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	return nil
 }
 
 // insideJob reports whether the stored file p is reachable from dir with at

@@ -8,7 +8,9 @@ import (
 	"github.com/stated-io/stated/snapshot"
 )
 
-// table is the backend.ByteTable of one state.
+// table is the backend.ByteTable of one state. Its writes hold the
+// backend's write lock, which sweeps take to verify and rewrite rows
+// atomically with respect to them; its reads do not.
 type table[K comparable] struct {
 	b    *Backend[K]
 	sid  uint16
@@ -48,14 +50,20 @@ func (t *table[K]) Put(ns string, value []byte) error {
 	if err := t.b.unusable(); err != nil {
 		return err
 	}
-	return t.b.db.Set(t.row(ns), value, pebble.NoSync)
+	k := t.row(ns)
+	t.b.writeMu.Lock()
+	defer t.b.writeMu.Unlock()
+	return t.b.db.Set(k, value, pebble.NoSync)
 }
 
 func (t *table[K]) Append(ns string, elements []byte) error {
 	if err := t.b.unusable(); err != nil {
 		return err
 	}
-	return t.b.db.Merge(t.row(ns), elements, pebble.NoSync)
+	k := t.row(ns)
+	t.b.writeMu.Lock()
+	defer t.b.writeMu.Unlock()
+	return t.b.db.Merge(k, elements, pebble.NoSync)
 }
 
 func (t *table[K]) Delete(ns string) error {
@@ -63,6 +71,8 @@ func (t *table[K]) Delete(ns string) error {
 		return err
 	}
 	k := t.row(ns)
+	t.b.writeMu.Lock()
+	defer t.b.writeMu.Unlock()
 	if t.kind == snapshot.StateMap {
 		return t.b.db.DeleteRange(k, prefixEnd(k), pebble.NoSync)
 	}
@@ -77,14 +87,20 @@ func (t *table[K]) PutEntry(ns string, userKey, value []byte) error {
 	if err := t.b.unusable(); err != nil {
 		return err
 	}
-	return t.b.db.Set(t.entry(ns, userKey), value, pebble.NoSync)
+	k := t.entry(ns, userKey)
+	t.b.writeMu.Lock()
+	defer t.b.writeMu.Unlock()
+	return t.b.db.Set(k, value, pebble.NoSync)
 }
 
 func (t *table[K]) DeleteEntry(ns string, userKey []byte) error {
 	if err := t.b.unusable(); err != nil {
 		return err
 	}
-	return t.b.db.Delete(t.entry(ns, userKey), pebble.NoSync)
+	k := t.entry(ns, userKey)
+	t.b.writeMu.Lock()
+	defer t.b.writeMu.Unlock()
+	return t.b.db.Delete(k, pebble.NoSync)
 }
 
 func (t *table[K]) Entries(ns string, fn func(userKey, value []byte) bool) error {
