@@ -25,6 +25,9 @@ type config struct {
 	mapKeys, mapUserKeys int
 	// listKeys keys receive listOps Add calls per round, round-robin.
 	listKeys, listOps int
+	// ttlKeys keys are loaded into each of the two heap value states (with
+	// and without TTL) of heap.value.get.ttl (at most keys).
+	ttlKeys int
 
 	// snapshots is the number of synchronous snapshots timed.
 	snapshots int
@@ -117,6 +120,7 @@ func fullConfig() config {
 		keys: 1_000_000, valueBytes: 100, rounds: 7,
 		mapKeys: 100_000, mapUserKeys: 10,
 		listKeys: 100_000, listOps: 1_000_000,
+		ttlKeys:   1_000_000,
 		snapshots: 500, snapshotWrites: 1000, writeEvery: 10,
 		lsm: lsmConfig{
 			keys: 1_000_000, ops: 1_000_000,
@@ -149,7 +153,9 @@ func fullConfig() config {
 // fewer of them timed); the S3 metrics move a 200k-key state (about
 // 24 MB) in 3 rounds. To keep within 60 s with the S3 metrics, quick mode
 // times only 60 heap snapshots and 10 LSM sync checkpoints (so p99 is the
-// maximum of either) and 2 × 3 incremental LSM checkpoints.
+// maximum of either) and 2 × 3 incremental LSM checkpoints. The TTL
+// metrics use smaller states: 250k heap keys, 100k LSM keys per state and
+// 200k swept keys.
 func quickConfig() config {
 	c := fullConfig()
 	c.mode = "quick"
@@ -162,7 +168,8 @@ func quickConfig() config {
 	c.lsm.checkpointPairs = 2
 	c.lsm.syncRounds = 10
 	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1
-	c.lsm.ttlKeys, c.lsm.sweepKeys = 200_000, 400_000
+	c.ttlKeys = 250_000
+	c.lsm.ttlKeys, c.lsm.sweepKeys = 100_000, 200_000
 	c.engine.throughputSeconds, c.engine.throughputRounds = 3, 1
 	c.engine.checkpointInterval, c.engine.checkpointSamples = 200*time.Millisecond, 4
 	c.s3.keys, c.s3.rounds = 200_000, 3
@@ -178,6 +185,8 @@ func (c config) validate() error {
 		return fmt.Errorf("config %s: map state needs 1 <= mapKeys*mapUserKeys <= keys", c.mode)
 	case c.listKeys < 1 || c.listKeys > c.keys || c.listOps < 1:
 		return fmt.Errorf("config %s: list state needs 1 <= listKeys <= keys and listOps >= 1", c.mode)
+	case c.ttlKeys < 1 || c.ttlKeys > c.keys:
+		return fmt.Errorf("config %s: ttl needs 1 <= ttlKeys <= keys", c.mode)
 	case c.snapshots < 1 || c.snapshotWrites < 1 || c.writeEvery < 1:
 		return fmt.Errorf("config %s: snapshot counts must be positive", c.mode)
 	}

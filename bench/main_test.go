@@ -18,7 +18,7 @@ func tinyConfig() config {
 		mode: "tiny", seed: 1,
 		keys: 1000, valueBytes: 100, rounds: 1,
 		mapKeys: 100, mapUserKeys: 10,
-		listKeys: 100, listOps: 1000,
+		listKeys: 100, listOps: 1000, ttlKeys: 1000,
 		snapshots: 10, snapshotWrites: 100, writeEvery: 5,
 		lsm: lsmConfig{
 			keys: 1000, ops: 1000,

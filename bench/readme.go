@@ -139,16 +139,17 @@ State TTL (` + "`ttl`" + `):
 
 - ` + "`heap.value.get.ttl`" + `: SetCurrentKey + ValueState Value on a state with a 1 h TTL
   (default config: the coarse clock, incremental cleanup of 5 entries per access)
-  against the same on a state without TTL holding the same 1M keys and values in
-  the same heap backend, over the same random permutation. Nothing expires during
+  against the same on a state without TTL holding the same keys and values (1M;
+  250k in quick mode) in the same heap backend, over the same random permutation. Nothing expires during
   the run, so incremental cleanup finds every key group's oldest timestamp
   unexpired and skips it (its cost when there is something to clean is the
   plateau test's business, not a read's).
-- ` + "`lsm.value.get.ttl`" + `: the same on one LSM backend holding both states (200k keys
-  each in quick mode, 500k in full), cache holding all data.
+- ` + "`lsm.value.get.ttl`" + `: the same on one LSM backend holding both states (500k keys
+  each; 100k in quick mode), cache holding all data.
 - ` + "`lsm.ttl.sweep.blocks_read`" + `: an LSM state with a 10 s TTL whose keys grow with
   write time (` + "`s%015d`" + `, so in each key group the oldest keys come first), the
-  first 1% written 8 s before the rest and the database compacted; at a time when
+  first 1% written 8 s before the rest (1M keys; 200k in quick mode) and the
+  database compacted; at a time when
   exactly that 1% has expired, one ` + "`SweepExpired`" + `: the blocks its block-property
   filter of expiry times lets it read, against the data blocks of the database
   (` + "`lsm.ttl.blocks_total`" + `). The sweep must delete exactly the expired rows.

@@ -64,7 +64,7 @@ func benchHeapTTLGet(e *env) ([]Result, error) {
 		return nil, err
 	}
 	defer b.Close()
-	n := e.cfg.keys
+	n := e.cfg.ttlKeys
 	e.logf("ttl: loading two heap value states (with and without ttl) with %d keys each", n)
 	plain, withTTL, err := loadTTLPair(e, b, n)
 	if err != nil {
