@@ -50,10 +50,17 @@
 //   - Incremental (heap backend, default on): each state access checks a
 //     few entries of the state (IncrementalCleanup.Entries, default 5) and
 //     removes the expired ones; optionally also once per record processed.
-//   - Background (LSM backend, default on): Pebble has no compaction filter, so
-//     a block-property collector records the expiry times of the entries
-//     of each data block, and a periodic sweep reads only the blocks that
-//     hold expired entries, deletes those, and respects a rate limit.
+//   - Background (LSM backend, default on): Pebble has no compaction
+//     filter, and its block-property collectors never see the values of
+//     SET keys, so the LSM backend keeps an index of expiry times (index
+//     rows in a reserved key space of each key group, ordered by expiry,
+//     with a key-based block-property collector over them); a periodic,
+//     rate-limited sweep reads only the index rows of what expired and the
+//     rows they point at, and deletes those (backend/lsm/FORMAT.md).
+//
+// Processing time comes from the backend's Clock; the default is a
+// CoarseClock, whose reads cost an atomic load instead of a serializing
+// read of the CPU's time stamp counter.
 //
 // # Encoding and restore
 //
