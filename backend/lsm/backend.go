@@ -22,22 +22,29 @@
 //     units out: the asynchronous phase deletes them from its private copy
 //     of the checkpoint and compacts it before uploading. Incremental
 //     checkpoints share files as they are and are not filtered.
+//   - An expiry index: every write of units of a state with TTL and
+//     background cleanup also writes an index row, in a key space reserved
+//     inside each key group, whose key holds the time by which the earliest
+//     of them expires, rounded up to a bucket of 1/16 of the TTL, and names
+//     the row. The index rows of a key group are ordered by that time, so
+//     the rows holding units expired by now are named by one contiguous span
+//     per key group. Rows restored without an index (from key-group streams)
+//     are indexed when their state registers.
 //   - A background goroutine sweeps expired units out of the database
-//     (ttl.BackgroundCleanup; SweepExpired runs one sweep on demand). Every
-//     SST records, per data block, the interval of the expiry times of the
-//     units it holds (the block property "stated.ttl.expiry"), and a sweep
-//     reads only the blocks whose interval starts at or before now. Pebble
-//     withholds the values of SET keys from block-property collectors, so
-//     only list operands not yet merged into their base row (MERGE keys) get
-//     a precise interval; every other row of a state with TTL makes its block
-//     count as holding expired units, and blocks of states without TTL and of
-//     deletions only are skipped (see expiryMapper).
+//     (ttl.BackgroundCleanup; SweepExpired runs one sweep on demand): it
+//     reads the expired spans of the index and, under the backend's write
+//     lock, each row they name, deletes its expired units and the index rows
+//     it processed, and indexes what lives on. Every SST records, per data
+//     block, the interval of the buckets of the index rows it holds (the
+//     block property "stated.ttl.expiry", derived from keys only: Pebble
+//     withholds values from collectors), so the sweep skips the blocks of
+//     data rows and of index rows not yet due.
 //
-// Expiry intervals are computed with the TTL in force when a block was
-// written: after a restore that changes a state's TTL, blocks written before
-// keep their old bounds until a compaction rewrites them, so a sweep may
-// leave units that expired under the shorter TTL for later. Reads and full
-// snapshots always judge by the current TTL.
+// Index rows hold the bucket computed with the TTL in force when they were
+// written. After a restore that changes a state's TTL, a row is swept at its
+// old bucket at the latest (a shorter TTL), or its index row is found early,
+// judged by the current TTL and moved to the current bucket (a longer TTL).
+// Reads and full snapshots always judge by the current TTL.
 package lsm
 
 import (
@@ -112,8 +119,8 @@ type Backend[K comparable] struct {
 	bySID  []*stateInfo // index sid-1
 	tables map[string]*table[K]
 
-	// sids is what the block-property collector and the sweeps, which run
-	// on other goroutines, know about each state id: an immutable table that
+	// sids is what the sweeps and the snapshot captures, which run on other
+	// goroutines, know about each state id: an immutable table that
 	// ByteTable and addState replace.
 	sids atomic.Pointer[sidTable]
 	// writeMu serializes the writes of the owner goroutine with the
@@ -141,6 +148,14 @@ type stateInfo struct {
 	// ByteTable in this process (a restored state is not until then).
 	registered bool
 	ttl        *ttl.Config // nil: no TTL
+	// unindexed says rows of the state may lack index rows: a restore
+	// loaded them from a key-group stream, or the state had TTL without
+	// background cleanup (now or before the checkpoint restored). The index
+	// is built when the state registers with background cleanup.
+	unindexed bool
+	// markers are the key groups whose index holds a marker of the state
+	// (ttlindex.go).
+	markers []int
 }
 
 var (
@@ -200,12 +215,11 @@ func (b *Backend[K]) dbDir() string { return filepath.Join(b.dir, "db") }
 
 // pebbleOptions are the options of every database of this backend.
 func (b *Backend[K]) pebbleOptions(readOnly bool) *pebble.Options {
-	return newPebbleOptions(b.opts.MemTableSize, b.opts.Logger, readOnly, &b.sids)
+	return newPebbleOptions(b.opts.MemTableSize, b.opts.Logger, readOnly)
 }
 
-// newPebbleOptions returns the options of a database of the backend whose
-// expiry collector reads the state ids of sids.
-func newPebbleOptions(memTableSize int64, logger *slog.Logger, readOnly bool, sids *atomic.Pointer[sidTable]) *pebble.Options {
+// newPebbleOptions returns the options of a database of the backend.
+func newPebbleOptions(memTableSize int64, logger *slog.Logger, readOnly bool) *pebble.Options {
 	o := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       uint64(memTableSize),
@@ -215,7 +229,7 @@ func newPebbleOptions(memTableSize int64, logger *slog.Logger, readOnly bool, si
 		Logger:             pebbleLogger{logger},
 		FS:                 noSyncFS{vfs.Default},
 	}
-	o.BlockPropertyCollectors = []func() pebble.BlockPropertyCollector{newExpiryCollector(sids)}
+	o.BlockPropertyCollectors = []func() pebble.BlockPropertyCollector{newExpiryCollector()}
 	TunePebble(o)
 	o.EnsureDefaults()
 	return o
@@ -277,10 +291,11 @@ func (b *Backend[K]) MaxParallelism() int { return b.opts.MaxParallelism }
 // Clock implements backend.ByteBackend.
 func (b *Backend[K]) Clock() ttl.Clock { return b.current.Clock() }
 
-// addState gives a new state the next state id.
+// addState gives a new state the next state id: ids run from 1 to
+// maxStateID (indexSID is the expiry index's).
 func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []backend.SerializerSnapshot) (*stateInfo, error) {
 	if len(b.bySID) >= maxStateID {
-		return nil, fmt.Errorf("lsm: operator %q has more than %d states", b.opts.OperatorUID, maxStateID)
+		return nil, fmt.Errorf("lsm: operator %q: more than %d states", b.opts.OperatorUID, maxStateID)
 	}
 	st := &stateInfo{name: name, sid: uint16(len(b.bySID) + 1), kind: kind, serializers: sers}
 	b.states[name] = st
@@ -318,6 +333,7 @@ func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable,
 		}
 		return t, nil
 	}
+	rewritten := false
 	if st == nil {
 		var err error
 		if st, err = b.addState(reg.Name, reg.Kind, reg.Serializers); err != nil {
@@ -335,23 +351,72 @@ func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable,
 			return nil, fmt.Errorf("operator %q state %q: migrate: %w", b.opts.OperatorUID, reg.Name, err)
 		}
 		st.serializers = m.Serializers
+		rewritten = m.Value != nil || m.UserKey != nil
 	}
 	b.used = true
 	// The TTL of the first registration in this process stays: the table
 	// returned to later ones is the same.
-	st.registered = true
+	var cfg *ttl.Config
 	if reg.TTL != nil {
 		c := *reg.TTL
 		c.EnsureDefaults()
-		st.ttl = &c
+		cfg = &c
 	}
+	if err := b.indexRestored(st, cfg, rewritten); err != nil {
+		return nil, fmt.Errorf("lsm: operator %q state %q: %w", b.opts.OperatorUID, reg.Name, err)
+	}
+	st.registered, st.ttl = true, cfg
 	b.publishSIDs()
-	t := &table[K]{b: b, sid: st.sid, kind: reg.Kind}
+	t := &table[K]{b: b, name: st.name, sid: st.sid, kind: reg.Kind}
+	if indexed(cfg) {
+		t.ttl = cfg
+	}
 	b.tables[reg.Name] = t
-	if sweptInBackground(sidInfo{registered: true, kind: st.kind, ttl: st.ttl}) {
+	if indexed(cfg) {
 		b.startSweeper()
 	}
 	return t, nil
+}
+
+// indexRestored brings the expiry index of st, about to register with TTL
+// cfg (nil: none), up to date with its restored rows. A state that the
+// background sweep will cover gets the index rows of its rows built in one
+// pass if some may lack them: rows restored without an index
+// (st.unindexed) or rewritten by a migration. A state with TTL but without
+// background cleanup writes no index rows, so it keeps a marker in every
+// key group, for a later restore with background cleanup. A state without
+// TTL needs no markers. Index rows left from an earlier configuration are
+// stale, and sweeps delete them.
+func (b *Backend[K]) indexRestored(st *stateInfo, cfg *ttl.Config, rewritten bool) error {
+	if indexed(cfg) {
+		if !st.unindexed && !rewritten {
+			return nil
+		}
+		unreadable, err := b.buildIndex(st, cfg)
+		if err != nil {
+			return fmt.Errorf("build the expiry index: %w", err)
+		}
+		if unreadable > 0 {
+			b.opts.Logger.Warn("lsm: rows of a state with ttl hold no stamped units; they are never swept",
+				"operator", b.opts.OperatorUID, "state", st.name, "rows", unreadable)
+		}
+		return nil
+	}
+	batch := b.db.NewBatch()
+	defer batch.Close()
+	var err error
+	if cfg != nil {
+		err = b.markAll(batch, st)
+	} else {
+		err = b.deleteMarkers(batch, st)
+	}
+	if err != nil {
+		return err
+	}
+	if batch.Empty() {
+		return nil
+	}
+	return batch.Commit(pebble.NoSync)
 }
 
 // resolve asks the registration how to read the data of st.
@@ -445,7 +510,8 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 }
 
 // Close implements backend.KeyedBackend: it stops the background sweep,
-// closes the database and removes the instance directory. Captures not yet
+// closes the coarse clock the backend may have opened (Clock), closes the
+// database and removes the instance directory. Captures not yet
 // written fail.
 func (b *Backend[K]) Close() error {
 	if b.closed {
@@ -453,6 +519,7 @@ func (b *Backend[K]) Close() error {
 	}
 	b.closed = true
 	b.stopSweeper()
+	b.current.CloseClock()
 	err := b.closeDB()
 	if rerr := os.RemoveAll(b.dir); err == nil {
 		err = rerr

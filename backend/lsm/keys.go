@@ -12,12 +12,22 @@ import (
 // The key group comes first so that a key-group range is one contiguous
 // span; map entries of one key and namespace share the prefix up to the
 // namespace and are ordered by user key.
+//
+// State id indexSID is reserved for the expiry index of states with TTL and
+// background cleanup (ttlindex.go):
+//
+//	keyGroup (2 bytes BE) | 0xFFFF | bucket (8 bytes BE) | the row key without its key group
+//
+// so the index rows of a key group follow its data rows, ordered by bucket.
 
 const (
 	keyGroupBytes = 2
 	stateIDBytes  = 2
 	headerBytes   = keyGroupBytes + stateIDBytes
-	maxStateID    = 1<<16 - 1
+	// maxStateID is the largest id of a state; ids start at 1.
+	maxStateID = 1<<16 - 2
+	// indexSID is the state id of the rows of the expiry index.
+	indexSID = 1<<16 - 1
 )
 
 // keyGroupPrefix is the first key of key group kg; keyGroupPrefix(maxP)

@@ -29,3 +29,9 @@ func heapFactory(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], 
 func TestAgainstHeap(t *testing.T) {
 	backendtest.RunDifferential(t, heapFactory, factory(t))
 }
+
+// TestTTLAgainstHeap is TestAgainstHeap for states with TTL, on a moving
+// fake clock.
+func TestTTLAgainstHeap(t *testing.T) {
+	backendtest.RunTTLDifferential(t, heapFactory, factory(t))
+}

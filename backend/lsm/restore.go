@@ -32,7 +32,8 @@ import (
 // restore claims it (backend.Claim), its shared files count as confirmed,
 // so the next checkpoint stays incremental; otherwise the first checkpoint
 // is full. Handles in the key-group stream format (heap snapshots,
-// canonical savepoints) are loaded row by row.
+// canonical savepoints) are loaded row by row; they hold no expiry index,
+// so the states they load are indexed when they register with TTL.
 func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) error {
 	if err := b.unusable(); err != nil {
 		return err
@@ -62,7 +63,11 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 			return fmt.Errorf("operator %q: restore: %w: keyed state of format %q", b.opts.OperatorUID, snapshot.ErrUnsupported, h.Format)
 		}
 	}
-	if err := b.restore(ctx, src, native, streams); err != nil {
+	err := b.restore(ctx, src, native, streams)
+	if err == nil {
+		err = b.findMarkers()
+	}
+	if err != nil {
 		err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
 		b.failed = fmt.Errorf("backend unusable after a failed restore: %w", err)
 		return err
@@ -221,7 +226,8 @@ func (b *Backend[K]) stateIDs(h *snapshot.KeyedStateHandle) ([]*stateInfo, error
 }
 
 // ingestHandle writes the rows of h inside this backend's key groups into
-// an SST file, with state ids translated, and ingests it.
+// an SST file, with state ids translated, and ingests it. The state ids
+// that the rows of the expiry index embed are translated too.
 func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
 	b.chkSeq++
 	tmp := filepath.Join(b.dir, "restore", strconv.Itoa(b.chkSeq))
@@ -254,8 +260,7 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 		return err
 	}
 	// The writer options carry the block-property collectors, so the SST
-	// records expiry intervals too (universal ones: no state is registered
-	// during a restore).
+	// records the buckets of its index rows too.
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.pebbleOptions(false).MakeWriterOptions(0, b.db.TableFormat()))
 	r := backend.HandleKeyGroups(h).Intersect(b.groups)
 	lo, hi := spanOf(r.Start, r.End)
@@ -282,6 +287,11 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 					rows++
 				}
 			}
+			n, err := ingestIndex(w, it, kg, targets)
+			if err != nil {
+				return err
+			}
+			rows += n
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -297,8 +307,58 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 	return b.db.Ingest(ctx, []string{sstPath})
 }
 
+// ingestIndex writes the index rows of key group kg of the database that
+// it iterates to w, with the state ids they embed translated to targets,
+// and returns how many. Index rows of a state the handle does not list are
+// left out. Translation may reorder the rows of one bucket, so those are
+// sorted before they are written.
+func ingestIndex(w *sstable.Writer, it *pebble.Iterator, kg int, targets []*stateInfo) (int, error) {
+	var (
+		bucket []byte   // the bucket of the rows in keys
+		keys   [][]byte // translated, not yet written
+		n      int
+	)
+	flush := func() error {
+		slices.SortFunc(keys, bytes.Compare)
+		for i, k := range keys {
+			if i > 0 && bytes.Equal(k, keys[i-1]) {
+				continue
+			}
+			if err := w.Set(k, nil); err != nil {
+				return err
+			}
+			n++
+		}
+		keys = keys[:0]
+		return nil
+	}
+	prefix := appendStatePrefix(nil, kg, indexSID)
+	for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+		r, ok := parseIndexKey(it.Key())
+		if !ok || r.sid == 0 || int(r.sid) > len(targets) {
+			continue
+		}
+		k := it.Key()
+		if !bytes.Equal(k[headerBytes:indexHeaderBytes], bucket) {
+			if err := flush(); err != nil {
+				return n, err
+			}
+			bucket = append(bucket[:0], k[headerBytes:indexHeaderBytes]...)
+		}
+		nk := slices.Clone(k)
+		binary.BigEndian.PutUint16(nk[indexHeaderBytes:], targets[r.sid-1].sid)
+		keys = append(keys, nk)
+	}
+	if err := it.Error(); err != nil {
+		return n, err
+	}
+	return n, flush()
+}
+
 // loadStream writes the rows of a key-group stream handle (canonical
-// encodings) into the database.
+// encodings) into the database. Such a handle holds no expiry index: a
+// marker in each key group that received rows of a state notes that the
+// state is unindexed (findMarkers).
 func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
 	targets, err := b.stateIDs(h)
 	if err != nil {
@@ -308,6 +368,11 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 	r := backend.HandleKeyGroups(h).Intersect(b.groups)
 	batch := b.db.NewBatch()
 	var key []byte
+	type loaded struct {
+		kg  int
+		sid uint16
+	}
+	seen := map[loaded]bool{}
 	err = snapshot.ReadKeyGroups(ctx, src.Store, src.Dir, h, r.Start, r.End, func(kg, si int, k, ns, value []byte) error {
 		if si < 0 || si >= len(targets) {
 			return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("state index %d of key group %d is not among the %d states of the handle", si, kg, len(targets))}
@@ -316,6 +381,12 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 			return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("a key does not belong to key group %d", kg)}
 		}
 		st := targets[si]
+		if l := (loaded{kg, st.sid}); !seen[l] {
+			seen[l] = true
+			if err := batch.Set(appendMarker(nil, kg, st.sid), nil, nil); err != nil {
+				return err
+			}
+		}
 		key = appendRowPrefix(key[:0], kg, st.sid, k, string(ns))
 		switch st.kind {
 		case snapshot.StateList:

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -204,11 +203,15 @@ func (c *capture) write(ctx context.Context, target backend.SnapshotTarget) (*sn
 
 // filterExpired deletes the units expired at c.now from the local
 // checkpoint, in the states whose TTL filters full snapshots, and compacts
-// its key span so that the files hold neither them nor tombstones.
+// its key span so that the files hold neither them nor tombstones. It reads
+// every row (a full snapshot holds no expired unit, even one whose index
+// row is not due yet), then processes the expired spans of the expiry index
+// as a sweep does: index rows of those states that pointed at the units
+// removed go, rows that keep live units get the index row of the earliest,
+// and stale index rows (of registered states that are no longer indexed)
+// go. The other index rows stay as they are.
 func (c *capture) filterExpired(ctx context.Context) (err error) {
-	var sids atomic.Pointer[sidTable]
-	sids.Store(&c.sids)
-	o := newPebbleOptions(c.memTable, c.logger, false, &sids)
+	o := newPebbleOptions(c.memTable, c.logger, false)
 	o.ErrorIfNotExists = true
 	cache := pebble.NewCache(8 << 20)
 	defer cache.Unref()
@@ -225,12 +228,15 @@ func (c *capture) filterExpired(ctx context.Context) (err error) {
 		}
 	}()
 	lo, hi := spanOf(c.groups.Start, c.groups.End)
-	r := sweepRun{db: db, lo: lo, hi: hi, sids: c.sids, include: filteredFromFullSnapshots, now: c.now}
-	stats, err := r.run(ctx)
+	stats, err := expireRows(ctx, db, lo, hi, c.sids, filteredFromFullSnapshots, c.now)
 	if err != nil {
 		return err
 	}
-	if stats.RowsDeleted+stats.RowsRewritten == 0 {
+	s := indexSweep{db: db, groups: c.groups, sids: c.sids, include: filteredFromFullSnapshots, now: c.now}
+	if _, err := s.run(ctx); err != nil {
+		return fmt.Errorf("expiry index: %w", err)
+	}
+	if stats.RowsDeleted+stats.RowsRewritten == 0 && s.indexWrites == 0 {
 		return nil
 	}
 	if err := db.Compact(ctx, lo, hi, true); err != nil {

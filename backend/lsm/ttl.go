@@ -2,23 +2,21 @@ package lsm
 
 import (
 	"encoding/binary"
-	"math"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
 
-// expiryProperty names the block property of expiry times (FORMAT.md). It
-// is stored in every SST; it must never change.
+// expiryProperty names the block property of index buckets (FORMAT.md).
+// It is stored in every SST; it must never change.
 const expiryProperty = "stated.ttl.expiry"
 
-// sidInfo is what the goroutines other than the owner (Pebble's flushes and
-// compactions, sweeps, snapshot captures) know about one state id.
+// sidInfo is what the goroutines other than the owner (sweeps, snapshot
+// captures) know about one state id.
 type sidInfo struct {
 	// registered says kind and ttl are known: the state was registered
 	// through ByteTable. The rows of a state that is not (restored data
@@ -61,89 +59,45 @@ func rowSID(key []byte) (uint16, bool) {
 	return binary.BigEndian.Uint16(key[keyGroupBytes:]), true
 }
 
-// Block intervals of the expiry collector: expiry times in milliseconds
-// since the epoch, negative ones clamped to 0.
-var (
-	emptyInterval     = sstable.BlockInterval{}
-	universalInterval = sstable.BlockInterval{Lower: 0, Upper: math.MaxUint64}
-)
+// emptyInterval is the block interval of keys that are not index rows.
+var emptyInterval = sstable.BlockInterval{}
 
-// expiryInterval returns the interval [first, last+1) of expiry times.
-func expiryInterval(first, last int64) sstable.BlockInterval {
-	return sstable.BlockInterval{Lower: uint64(max(first, 0)), Upper: uint64(max(last, 0)) + 1}
-}
-
-// expiredBy returns the interval of the expiry times at or before now.
+// expiredBy returns the interval of the buckets at or before now.
 func expiredBy(now int64) sstable.BlockInterval {
 	return sstable.BlockInterval{Lower: 0, Upper: uint64(max(now, 0)) + 1}
 }
 
 // newExpiryCollector returns the factory of the block-property collector
-// "stated.ttl.expiry" over the state ids published in sids.
-func newExpiryCollector(sids *atomic.Pointer[sidTable]) func() pebble.BlockPropertyCollector {
-	m := expiryMapper{sids: sids}
+// "stated.ttl.expiry".
+func newExpiryCollector() func() pebble.BlockPropertyCollector {
 	return func() pebble.BlockPropertyCollector {
-		return sstable.NewBlockIntervalCollector(expiryProperty, m, nil)
+		return sstable.NewBlockIntervalCollector(expiryProperty, expiryMapper{}, nil)
 	}
 }
 
-// expiryMapper maps each point key to the interval of the expiry times of
-// the units its value holds, so that a block's property is the interval
-// [earliest, latest+1) over its rows and a sweep at time now reads only the
-// blocks whose interval intersects [0, now+1). It must over-approximate:
-// a block left out holds no unit that expired by now.
+// expiryMapper maps the key of an index row, of any kind, to the interval
+// [bucket, bucket+1) of its bucket, and every other key to the empty
+// interval, so that the property of a block, an index block or a table is
+// the interval of the buckets of the index rows it holds, and an iterator
+// over the index spans that filters on [0, now+1) (expiredBy) reads only
+// the blocks that hold index rows of buckets at or before now.
 //
-//   - Deletions hold no unit: empty interval.
-//   - Rows of a registered state without TTL: empty interval.
-//   - Rows of a state with TTL whose value is shown: the expiry times of its
-//     units. Pebble shows the collector the values of MERGE keys (list
-//     operands not yet merged into their base) but withholds those of SET
-//     keys (the columnar and value-block table formats may not even read
-//     them during a compaction), and a compaction turns the MERGE keys of
-//     the bottom of the LSM into SET keys. A row whose value is withheld gets
-//     the universal interval.
-//   - Rows of a state id not registered in this process (restored data that
-//     no state claimed yet), keys or values that do not parse, and any other
-//     key kind: the universal interval. Mapping never fails, so it never
-//     fails a flush or a compaction.
-//
-// It runs on Pebble's goroutines and reads the state ids through an atomic
-// pointer to an immutable table.
-type expiryMapper struct {
-	sids *atomic.Pointer[sidTable]
-}
+// It reads keys only. Values cannot serve: Pebble v2 passes a nil value to
+// collectors for every SET key (sstable/colblk_writer.go, add), and
+// compactions at the bottom of the LSM turn MERGE keys into SET keys
+// (internal/compact/iterator.go). Deletions of index rows map to their
+// bucket too, so that a filtered iterator never shows an index row whose
+// deletion it skipped.
+type expiryMapper struct{}
 
 // MapPointKey implements sstable.IntervalMapper.
-func (m expiryMapper) MapPointKey(key sstable.InternalKey, value []byte) (sstable.BlockInterval, error) {
-	switch key.Kind() {
-	case pebble.InternalKeyKindSet, pebble.InternalKeyKindSetWithDelete, pebble.InternalKeyKindMerge:
-	case pebble.InternalKeyKindDelete, pebble.InternalKeyKindSingleDelete, pebble.InternalKeyKindDeleteSized:
-		return emptyInterval, nil
-	default:
-		return universalInterval, nil
-	}
-	sid, ok := rowSID(key.UserKey)
+func (expiryMapper) MapPointKey(key sstable.InternalKey, _ []byte) (sstable.BlockInterval, error) {
+	r, ok := parseIndexKey(key.UserKey)
 	if !ok {
-		return universalInterval, nil
-	}
-	info := m.sids.Load().info(sid)
-	switch {
-	case !info.registered:
-		return universalInterval, nil
-	case info.ttl == nil:
 		return emptyInterval, nil
-	case len(value) == 0:
-		// Withheld: a unit with TTL is never empty, nor is a stored list.
-		return universalInterval, nil
 	}
-	first, last, ok, err := backend.RowExpiry(info.kind, value, info.ttl.TTL)
-	switch {
-	case err != nil:
-		return universalInterval, nil
-	case !ok:
-		return emptyInterval, nil // a list operand without elements
-	}
-	return expiryInterval(first, last), nil
+	bucket := min(r.bucket, markerBucket-1) // markers: the last bucket
+	return sstable.BlockInterval{Lower: bucket, Upper: bucket + 1}, nil
 }
 
 // MapRangeKeys implements sstable.IntervalMapper: the backend writes no
@@ -152,44 +106,54 @@ func (expiryMapper) MapRangeKeys(sstable.Span) (sstable.BlockInterval, error) {
 	return emptyInterval, nil
 }
 
-// countingFilter is the block-property filter of a sweep: it passes the
-// tables, index blocks and data blocks whose expiry interval intersects
-// the filter's, and counts them. The count includes the table-level and
-// index-level checks, so it over-counts the data blocks read; tables
-// written without the collector are read whole without a check and are
-// not counted. A property that does not decode passes (the block is read).
-// It is safe for concurrent use.
-type countingFilter struct {
-	inner sstable.BlockIntervalFilter // only read after newCountingFilter
-	hits  atomic.Int64
+// blockCounter is a block-property filter on "stated.ttl.expiry" that
+// counts the checks it passes. With an interval it passes the tables,
+// index partitions and data blocks whose interval intersects it; without
+// one it passes everything (and only counts). Pebble calls it once per
+// table an iterator opens (the table-level check), once per partition of
+// a two-level index it steps into, and once per data block it loads
+// (stepping within a loaded block calls nothing), so the count is the data
+// blocks loaded plus those table and partition checks. Tables written
+// without the property are read without a check and not counted. A
+// property that does not decode passes. It is safe for concurrent use.
+type blockCounter struct {
+	within *sstable.BlockIntervalFilter // nil: pass every block
+	hits   atomic.Int64
 }
 
-// newCountingFilter returns a filter that passes the blocks holding units
-// whose expiry times lie in within.
-func newCountingFilter(within sstable.BlockInterval) *countingFilter {
-	f := &countingFilter{}
-	f.inner.Init(expiryProperty, within.Lower, within.Upper, nil)
+// newBlockCounter returns a counter that passes the blocks whose interval
+// intersects within.
+func newBlockCounter(within sstable.BlockInterval) *blockCounter {
+	f := &blockCounter{within: &sstable.BlockIntervalFilter{}}
+	f.within.Init(expiryProperty, within.Lower, within.Upper, nil)
 	return f
 }
 
-var _ pebble.BlockPropertyFilter = (*countingFilter)(nil)
+var _ pebble.BlockPropertyFilter = (*blockCounter)(nil)
 
 // Name implements pebble.BlockPropertyFilter.
-func (*countingFilter) Name() string { return expiryProperty }
+func (*blockCounter) Name() string { return expiryProperty }
 
 // Intersects implements pebble.BlockPropertyFilter.
-func (f *countingFilter) Intersects(prop []byte) (bool, error) {
-	ok, err := f.inner.Intersects(prop)
-	if err != nil || ok {
-		f.hits.Add(1)
-		return true, nil
+func (f *blockCounter) Intersects(prop []byte) (bool, error) {
+	if f.within != nil {
+		if ok, err := f.within.Intersects(prop); err == nil && !ok {
+			return false, nil
+		}
 	}
-	return false, nil
+	f.hits.Add(1)
+	return true, nil
 }
 
 // SyntheticSuffixIntersects implements pebble.BlockPropertyFilter. The
 // backend never ingests tables with a synthetic suffix; it behaves as
 // Intersects.
-func (f *countingFilter) SyntheticSuffixIntersects(prop, _ []byte) (bool, error) {
+func (f *blockCounter) SyntheticSuffixIntersects(prop, _ []byte) (bool, error) {
 	return f.Intersects(prop)
+}
+
+// filters returns f as the PointKeyFilters of an iterator, with the spare
+// slot Pebble asks for.
+func (f *blockCounter) filters() []pebble.BlockPropertyFilter {
+	return append(make([]pebble.BlockPropertyFilter, 0, 2), f)
 }

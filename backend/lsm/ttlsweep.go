@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,26 +17,30 @@ import (
 )
 
 const (
-	// sweepBatch is how many candidate rows a sweep verifies and rewrites
-	// per batch (holding the write lock), and how many entries it reads
-	// between two steps of its rate limiter.
+	// sweepBatch is how many index rows a sweep processes per batch
+	// (holding the write lock), and how many it reads between two steps of
+	// its rate limiter.
 	sweepBatch = 64
-	// sweepRefresh is how many entries a sweep reads before it reopens its
-	// iterator, so that a long sweep does not pin obsolete files.
+	// sweepRefresh is how many index rows a sweep reads before it reopens
+	// its iterator, so that a long sweep does not pin obsolete files.
 	sweepRefresh = 1 << 16
 )
 
 // SweepStats describes one sweep of expired units.
 type SweepStats struct {
-	// BlocksRead is how many times the sweep's block filter let Pebble read
-	// a table, an index block or a data block: the data blocks read, plus
-	// the table-level and index-level checks that passed. Tables written
-	// without the expiry property are read whole and not counted.
+	// BlocksRead is how many times the block filters of the sweep's
+	// iterators let Pebble read from a table: the iterator over the expired
+	// spans of the index passes only what holds index rows of buckets at or
+	// before now, the iterators that read the rows the index names pass
+	// everything. Each pass is a data block loaded, or the table-level check
+	// of a table opened, or the check of a partition of a two-level index;
+	// so BlocksRead bounds from above the data blocks the sweep loaded from
+	// SSTs (the memtables are read too, and not counted).
 	BlocksRead int64
 	// TotalBlocks is how many data blocks the SSTs overlapping the backend's
 	// key groups held when the sweep started.
 	TotalBlocks int64
-	// EntriesRead is how many rows the sweep read (what its rate limit
+	// EntriesRead is how many index rows the sweep read (what its rate limit
 	// counts).
 	EntriesRead int64
 	// RowsDeleted is how many rows it deleted: values and map entries that
@@ -52,11 +57,16 @@ type SweepStats struct {
 	Unreadable int64
 }
 
-// sweptInBackground reports whether the background sweep (and
-// SweepExpired) removes the expired units of a state.
-func sweptInBackground(in sidInfo) bool {
-	return in.registered && in.ttl != nil && !in.ttl.Cleanup.Background.Disabled
+// indexed reports whether a state of TTL cfg (nil: none) is indexed: its
+// writes add index rows, and the background sweep covers it.
+func indexed(cfg *ttl.Config) bool {
+	return cfg != nil && !cfg.Cleanup.Background.Disabled
 }
+
+// sweptInBackground reports whether the background sweep (and
+// SweepExpired) removes the expired units of a state: whether it is a
+// registered indexed state.
+func sweptInBackground(in sidInfo) bool { return in.registered && indexed(in.ttl) }
 
 // filteredFromFullSnapshots reports whether full snapshots leave out the
 // expired units of a state.
@@ -234,16 +244,18 @@ func (b *Backend[K]) sweepLoop(ctx context.Context, hooks sweepHooks, done chan<
 }
 
 // SweepExpired runs one sweep now, as the background sweep does, and
-// returns what it did. It removes the units that expired by the backend's
-// clock from the states whose TTL has background cleanup enabled
+// returns what it did. It removes units that expired by the backend's clock
+// from the states whose TTL has background cleanup enabled
 // (ttl.BackgroundCleanup): it deletes expired values and map entries and
-// rewrites lists without their expired elements. It reads at most
-// RateLimit entries per second (the smallest among those states) and only
-// the data blocks whose expiry property says they may hold expired units
-// (see the package documentation for what Pebble lets that property know),
-// and verifies every row it changes with a point read under the backend's
-// write lock, so that writes of the owner goroutine are never lost. It
-// waits for a background sweep in progress to finish.
+// rewrites lists without their expired elements. It finds them through the
+// expiry index (see the package documentation), reading only the index
+// rows of buckets at or before now and the rows they name, at most
+// RateLimit index rows per second (the smallest among those states). A
+// unit's bucket is at most a bucket width (TTL/16, at least 1 ms) after its
+// expiry, so every sweep that starts that long after a unit expired removes
+// it; an earlier one may not. It verifies and rewrites each row under the
+// backend's write lock, so that writes of the owner goroutine are never
+// lost. It waits for a background sweep in progress to finish.
 //
 // SweepExpired may run on any goroutine, concurrently with the owner
 // goroutine's use of the backend but not with Restore or Close. It returns
@@ -264,172 +276,181 @@ func (b *Backend[K]) sweep(ctx context.Context, hooks *sweepHooks) (SweepStats, 
 	if !ok {
 		return SweepStats{}, nil
 	}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
-	r := sweepRun{
-		db: b.db, lo: lo, hi: hi, sids: sids, include: sweptInBackground, now: b.Clock().Now(),
-		filtered: true, mu: &b.writeMu, pace: newPacer(rate, hooks.nowFunc(), hooks.sleepFunc()),
+	s := indexSweep{
+		db: b.db, groups: b.groups, sids: sids, include: sweptInBackground, now: b.Clock().Now(),
+		mu: &b.writeMu, pace: newPacer(rate, hooks.nowFunc(), hooks.sleepFunc()), count: true,
 	}
-	stats, err := r.run(ctx)
+	stats, err := s.run(ctx)
 	if err != nil {
 		return stats, fmt.Errorf("lsm: ttl sweep: %w", err)
 	}
 	return stats, nil
 }
 
-// sweepRun is one pass over a database that removes the units expired at
-// now from the rows of the states that include selects.
-type sweepRun struct {
+// indexSweep is one pass over the expired spans of the expiry index of a
+// database: it processes every index row of a bucket at or before now, of
+// the states that include selects among the indexed ones, and deletes the
+// index rows of registered states that are not indexed (written under an
+// earlier configuration). An index row of a state not registered in this
+// process, or indexed but not selected, is left alone.
+type indexSweep struct {
 	db      *pebble.DB
-	lo, hi  []byte
+	groups  backend.KeyGroupRange
 	sids    sidTable
 	include func(sidInfo) bool
 	now     int64
-	// filtered reads only the blocks whose expiry property intersects
-	// [0, now]. Such an iterator may show stale versions of rows (a newer
-	// version may sit in a block left out) and deleted rows, so every row
-	// it shows with expired units is read again before it is changed.
-	// Without it, rows are changed as read, which is right only if nobody
-	// else writes to db.
-	filtered bool
 	// mu is held around the verification and the writes of each batch;
 	// nil if nobody else writes to db.
 	mu sync.Locker
-	// pace limits the entries read per second; nil: no limit.
+	// pace limits the index rows read per second; nil: no limit.
 	pace *pacer
+	// count fills in BlocksRead and TotalBlocks.
+	count bool
+
+	lo, hi []byte
+	verify *blockCounter // the filter of the row reads: counts only
+	// indexWrites counts the index rows set or deleted.
+	indexWrites int
 }
 
-// candidate is a row holding expired units.
-type candidate struct {
-	key   []byte
-	value []byte // as read; nil if filtered (it is read again)
-	info  sidInfo
-}
-
-// run sweeps [lo, hi). On error the batches committed so far stay.
-func (r *sweepRun) run(ctx context.Context) (stats SweepStats, _ error) {
-	opts := pebble.IterOptions{LowerBound: r.lo, UpperBound: r.hi}
-	if r.filtered {
-		filter := newCountingFilter(expiredBy(r.now))
-		defer func() { stats.BlocksRead = filter.hits.Load() }()
-		// One spare slot: Pebble appends to the slice.
-		opts.PointKeyFilters = append(make([]pebble.BlockPropertyFilter, 0, 2), filter)
-		n, err := dataBlocks(r.db, r.lo, r.hi)
-		if err != nil {
+// run sweeps. On error the batches committed so far stay.
+func (s *indexSweep) run(ctx context.Context) (stats SweepStats, err error) {
+	s.lo, s.hi = spanOf(s.groups.Start, s.groups.End)
+	expired := newBlockCounter(expiredBy(s.now))
+	s.verify = &blockCounter{}
+	if s.count {
+		defer func() { stats.BlocksRead = expired.hits.Load() + s.verify.hits.Load() }()
+		if stats.TotalBlocks, err = dataBlocks(s.db, s.lo, s.hi); err != nil {
 			return stats, err
 		}
-		stats.TotalBlocks = n
 	}
-	it, err := r.db.NewIter(&opts)
+	opts := pebble.IterOptions{LowerBound: s.lo, UpperBound: s.hi, PointKeyFilters: expired.filters()}
+	it, err := s.db.NewIter(&opts)
 	if err != nil {
 		return stats, err
 	}
 	defer func() {
 		if it != nil {
-			it.Close()
+			err = errors.Join(err, it.Close())
 		}
 	}()
-	var cands []candidate
-	unpaced, sinceOpen := 0, 0
-	for valid := it.First(); valid; {
-		k := it.Key()
-		stats.EntriesRead++
-		if sid, ok := rowSID(k); ok {
-			if info := r.sids.info(sid); r.include(info) {
-				v, err := it.ValueAndErr()
-				if err != nil {
+	var (
+		cands      [][]byte
+		start, end []byte
+		sinceOpen  int
+	)
+	for kg := s.groups.Start; kg <= s.groups.End; {
+		start, end = appendIndexPrefix(start[:0], kg, 0), appendIndexPrefix(end[:0], kg, uint64(max(s.now, 0))+1)
+		valid := it.SeekGE(start)
+		for valid && bytes.Compare(it.Key(), end) < 0 {
+			stats.EntriesRead++
+			cands = append(cands, bytes.Clone(it.Key()))
+			if len(cands) == sweepBatch {
+				if err := s.apply(cands, &stats); err != nil {
 					return stats, err
 				}
-				switch expired, err := holdsExpired(info, v, r.now); {
-				case err != nil:
-					stats.Unreadable++
-				case expired:
-					c := candidate{key: bytes.Clone(k), info: info}
-					if !r.filtered {
-						c.value = bytes.Clone(v)
-					}
-					cands = append(cands, c)
+				if err := s.step(ctx, len(cands)); err != nil {
+					return stats, err
 				}
+				cands = cands[:0]
 			}
-		}
-		if len(cands) == sweepBatch {
-			if err := r.apply(cands, &stats); err != nil {
+			if sinceOpen++; sinceOpen < sweepRefresh {
+				valid = it.Next()
+				continue
+			}
+			// Reopen after the current key, to see a fresh version of the
+			// database.
+			next := append(bytes.Clone(it.Key()), 0)
+			if err := it.Close(); err != nil {
+				it = nil
 				return stats, err
 			}
-			cands = cands[:0]
-		}
-		if unpaced++; unpaced == sweepBatch {
-			if err := r.step(ctx, unpaced); err != nil {
+			if it, err = s.db.NewIter(&opts); err != nil {
 				return stats, err
 			}
-			unpaced = 0
+			valid, sinceOpen = it.SeekGE(next), 0
 		}
-		if sinceOpen++; sinceOpen < sweepRefresh {
-			valid = it.Next()
-			continue
-		}
-		// Reopen after the current key, to see a fresh version of the
-		// database.
-		next := append(bytes.Clone(k), 0)
-		if err := it.Close(); err != nil {
-			it = nil
+		if err := it.Error(); err != nil {
 			return stats, err
 		}
-		if it, err = r.db.NewIter(&opts); err != nil {
+		if !valid {
+			break // no index row of an expired bucket in a later key group
+		}
+		kg = nextKeyGroup(kg, it.Key())
+		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
-		valid, sinceOpen = it.SeekGE(next), 0
 	}
-	if err := it.Error(); err != nil {
+	if err := s.apply(cands, &stats); err != nil {
 		return stats, err
 	}
-	if err := r.apply(cands, &stats); err != nil {
-		return stats, err
-	}
-	if err := r.step(ctx, unpaced); err != nil {
-		return stats, err
-	}
-	return stats, nil
+	return stats, s.step(ctx, len(cands))
 }
 
-// step paces n entries read and checks ctx.
-func (r *sweepRun) step(ctx context.Context, n int) error {
-	if r.pace != nil && n > 0 {
-		return r.pace.take(ctx, n)
+// step paces n index rows read and checks ctx.
+func (s *indexSweep) step(ctx context.Context, n int) error {
+	if s.pace != nil && n > 0 {
+		return s.pace.take(ctx, n)
 	}
 	return ctx.Err()
 }
 
-// apply removes the expired units of the candidates in one batch, reading
-// each again first if the iterator was filtered, all under r.mu.
-func (r *sweepRun) apply(cands []candidate, stats *SweepStats) error {
+// verification is an index row to verify against the row it names.
+type verification struct {
+	index, row []byte
+	info       sidInfo
+}
+
+// apply processes the index rows cands in one batch, under s.mu: for the
+// selected states, it reads the rows they name (through one iterator, in
+// key order), removes their expired units, indexes the earliest unit left
+// and deletes the index rows.
+func (s *indexSweep) apply(cands [][]byte, stats *SweepStats) error {
 	if len(cands) == 0 {
 		return nil
 	}
-	if r.mu != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
+	if s.mu != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 	}
-	batch := r.db.NewBatch()
+	batch := s.db.NewBatch()
 	defer batch.Close()
-	for _, c := range cands {
-		if !r.filtered {
-			if err := removeExpired(batch, c.info, c.key, c.value, r.now, stats); err != nil {
-				return err
-			}
+	var targets []verification
+	for _, k := range cands {
+		r, ok := parseIndexKey(k)
+		if !ok || r.marker {
 			continue
 		}
-		v, closer, err := r.db.Get(c.key)
-		if errors.Is(err, pebble.ErrNotFound) {
-			continue // deleted meanwhile, or a deleted row that the filter showed
+		info := s.sids.info(r.sid)
+		switch {
+		case !info.registered:
+			// Judged once its state registers in a process.
+		case !sweptInBackground(info):
+			// Written while the state had TTL and background cleanup.
+			if err := s.deleteIndex(batch, k); err != nil {
+				return err
+			}
+		case s.include(info):
+			targets = append(targets, verification{index: k, row: appendIndexedRow(nil, k), info: info})
 		}
+	}
+	if len(targets) > 0 {
+		slices.SortStableFunc(targets, func(x, y verification) int { return bytes.Compare(x.row, y.row) })
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: s.lo, UpperBound: s.hi, PointKeyFilters: s.verify.filters()})
 		if err != nil {
 			return err
 		}
-		err = removeExpired(batch, c.info, c.key, v, r.now, stats)
-		if cerr := closer.Close(); err == nil {
-			err = cerr
+		for i := 0; i < len(targets); {
+			j := i + 1
+			for j < len(targets) && bytes.Equal(targets[j].row, targets[i].row) {
+				j++
+			}
+			if err := s.verifyRow(batch, it, targets[i:j], stats); err != nil {
+				return errors.Join(err, it.Close())
+			}
+			i = j
 		}
-		if err != nil {
+		if err := it.Close(); err != nil {
 			return err
 		}
 	}
@@ -439,63 +460,130 @@ func (r *sweepRun) apply(cands []candidate, stats *SweepStats) error {
 	return batch.Commit(pebble.NoSync)
 }
 
-// removeExpired adds to batch what removes the expired units of the row
-// key whose current value is v: a deletion, or for a list with live
-// elements left, the list without the expired ones. It copies what it
-// keeps of key and v.
-func removeExpired(batch *pebble.Batch, info sidInfo, key, v []byte, now int64, stats *SweepStats) error {
-	if info.kind == snapshot.StateList {
-		live, dropped, err := backend.LiveElements(nil, v, info.ttl, now)
-		switch {
-		case err != nil:
-			stats.Unreadable++
-			return nil
-		case dropped == 0:
-			return nil
+// verifyRow processes the index rows of group, which name the same row:
+// it reads the row, removes its expired units, sets the index row of the
+// earliest unit left under the current TTL, and deletes the index rows of
+// group. A row that is gone or does not hold stamped units keeps no index
+// row.
+func (s *indexSweep) verifyRow(batch *pebble.Batch, it *pebble.Iterator, group []verification, stats *SweepStats) error {
+	row, info := group[0].row, group[0].info
+	var keep []byte // the index row to keep
+	if it.SeekPrefixGE(row) {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
 		}
-		stats.UnitsRemoved += int64(dropped)
-		if len(live) > 0 {
-			stats.RowsRewritten++
-			return batch.Set(key, live, nil)
+		first, live, err := removeExpired(batch, info, row, v, s.now, stats)
+		if err != nil {
+			return err
 		}
-		stats.RowsDeleted++
-		return batch.Delete(key, nil)
+		if live {
+			keep = appendIndexKey(nil, row, indexBucket(first, info.ttl.TTL))
+			if err := batch.Set(keep, nil, nil); err != nil {
+				return err
+			}
+			s.indexWrites++
+		}
+	} else if err := it.Error(); err != nil {
+		return err
 	}
-	dead, err := backend.ExpiredUnit(info.ttl, v, now)
-	switch {
-	case err != nil:
+	for _, t := range group {
+		if !bytes.Equal(t.index, keep) {
+			if err := s.deleteIndex(batch, t.index); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *indexSweep) deleteIndex(batch *pebble.Batch, k []byte) error {
+	s.indexWrites++
+	return batch.Delete(k, nil)
+}
+
+// removeExpired adds to batch what removes the units expired at now from
+// the row key whose current value is v: a deletion, or for a list with live
+// elements left, the list without the expired ones. It returns the earliest
+// expiry time among the units left, and live=false if none is left or the
+// row does not hold stamped units (counted as Unreadable, left as is). It
+// copies what it keeps of key and v.
+func removeExpired(batch *pebble.Batch, info sidInfo, key, v []byte, now int64, stats *SweepStats) (first int64, live bool, err error) {
+	if info.kind == snapshot.StateList {
+		kept, dropped, err := backend.LiveElements(nil, v, info.ttl, now)
+		if err != nil {
+			stats.Unreadable++
+			return 0, false, nil
+		}
+		if dropped > 0 {
+			stats.UnitsRemoved += int64(dropped)
+			if len(kept) == 0 {
+				stats.RowsDeleted++
+				return 0, false, batch.Delete(key, nil)
+			}
+			stats.RowsRewritten++
+			if err := batch.Set(key, kept, nil); err != nil {
+				return 0, false, err
+			}
+		}
+		first, _, live, err = backend.RowExpiry(info.kind, kept, info.ttl.TTL)
+		return first, live, err
+	}
+	ts, err := backend.UnitTimestamp(v)
+	if err != nil {
 		stats.Unreadable++
-		return nil
-	case !dead:
-		return nil
+		return 0, false, nil
+	}
+	if !ttl.Expired(ts, info.ttl.TTL, now) {
+		return ttl.ExpiresAt(ts, info.ttl.TTL), true, nil
 	}
 	stats.UnitsRemoved++
 	stats.RowsDeleted++
-	return batch.Delete(key, nil)
+	return 0, false, batch.Delete(key, nil)
 }
 
-// errStop ends a range of list elements early.
-var errStop = errors.New("stop")
-
-// holdsExpired reports whether a row of a state with TTL holds a unit
-// expired at now.
-func holdsExpired(info sidInfo, v []byte, now int64) (bool, error) {
-	if info.kind != snapshot.StateList {
-		return backend.ExpiredUnit(info.ttl, v, now)
+// expireRows removes the units expired at now from every row in [lo, hi) of
+// the states that include selects, reading every row: the full-snapshot
+// filter, on a private copy of a checkpoint that nobody else writes. It
+// leaves the expiry index alone.
+func expireRows(ctx context.Context, db *pebble.DB, lo, hi []byte, sids sidTable, include func(sidInfo) bool, now int64) (stats SweepStats, err error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return stats, err
 	}
-	expired := false
-	err := backend.RangeElements(v, func(e []byte) error {
-		dead, err := backend.ExpiredUnit(info.ttl, e, now)
-		if err == nil && dead {
-			expired = true
-			return errStop
+	batch := db.NewBatch()
+	defer func() { err = errors.Join(err, it.Close(), batch.Close()) }()
+	for valid := it.First(); valid; valid = it.Next() {
+		stats.EntriesRead++
+		sid, ok := rowSID(it.Key())
+		if !ok {
+			continue
 		}
-		return err
-	})
-	if err == errStop {
-		err = nil
+		info := sids.info(sid)
+		if !include(info) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return stats, err
+		}
+		if _, _, err := removeExpired(batch, info, it.Key(), v, now, &stats); err != nil {
+			return stats, err
+		}
+		if batch.Len() >= batchLimit {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				return stats, err
+			}
+			batch.Reset()
+			if err := ctx.Err(); err != nil {
+				return stats, err
+			}
+		}
 	}
-	return expired, err
+	if err := it.Error(); err != nil {
+		return stats, err
+	}
+	return stats, batch.Commit(pebble.NoSync)
 }
 
 // dataBlocks returns the number of data blocks of the SSTs of db that
