@@ -149,10 +149,12 @@ State TTL (` + "`ttl`" + `):
 - ` + "`lsm.ttl.sweep.blocks_read`" + `: an LSM state with a 10 s TTL whose keys grow with
   write time (` + "`s%015d`" + `, so in each key group the oldest keys come first), the
   first 1% written 8 s before the rest (1M keys; 200k in quick mode) and the
-  database compacted; at a time when
-  exactly that 1% has expired, one ` + "`SweepExpired`" + `: the blocks its block-property
-  filter of expiry times lets it read, against the data blocks of the database
-  (` + "`lsm.ttl.blocks_total`" + `). The sweep must delete exactly the expired rows.
+  database compacted; at a time when exactly that 1% has expired, one
+  ` + "`SweepExpired`" + `: the blocks it reads (the index blocks of the expiry buckets that
+  are due, through the key-based block-property filter, and the data blocks of
+  the rows they point at; plus one check per table opened, so an upper bound),
+  against the data blocks of the database (` + "`lsm.ttl.blocks_total`" + `). The sweep must
+  delete exactly the expired rows.
 
 Engine (` + "`engine`" + `, parallelism 2, a keyed count job: ` + "`Generate`" + ` source → ` + "`KeyBy`" + ` →
 ` + "`Process`" + ` keeping a ValueState[int64] count per key and emitting it → a ` + "`ForEach`" + ` sink

@@ -105,8 +105,9 @@ func benchLSMTTLGet(e *env) ([]Result, error) {
 // write time (a counter, so within each key group the oldest keys come
 // first), the first 1% written 8 s before the rest, compacted into its
 // final shape; at a time when exactly that first 1% has expired, one
-// SweepExpired: the blocks it reads (through the block-property filter of
-// expiry times) against the data blocks the database holds.
+// SweepExpired: the blocks it reads (index blocks of the due expiry
+// buckets and the data blocks of the rows they point at) against the data
+// blocks the database holds.
 func benchLSMTTLSweep(e *env) ([]Result, error) {
 	c := e.cfg.lsm
 	n := c.sweepKeys
