@@ -52,7 +52,10 @@ func (l linesSource) Open(_ context.Context, s Split) (SplitReader[string], erro
 		f.Close()
 		return nil, fmt.Errorf("input: %w", err)
 	}
-	if fi.Size() < s.End || s.Offset < s.Start || s.Offset > s.End {
+	// The offset passes End when the last line of the split crosses it; a
+	// checkpoint taken before the reader reported the end restores such a
+	// split, which then has nothing left to read.
+	if fi.Size() < s.End || s.Offset < s.Start || s.Offset > fi.Size() {
 		f.Close()
 		return nil, fmt.Errorf("input %s (%d bytes) does not hold split [%d, %d) at offset %d: the file changed since the checkpoint", l.path, fi.Size(), s.Start, s.End, s.Offset)
 	}
