@@ -145,14 +145,14 @@ func fullConfig() config {
 
 // quickConfig is the configuration of `go run ./bench -quick` (at most
 // 60 s): the same value data, fewer rounds and snapshots (of which fewer
-// are written), half the heap map state; the LSM metrics keep their 1M
+// are written), a quarter of the heap map state, fewer list adds; the LSM metrics keep their 1M
 // keys but time fewer operations per round and use smaller map, list and
 // rescale data; the engine metrics keep their keys but run shorter jobs
 // (one round of about 3 s per throughput side, which holds two
 // periodic checkpoints; checkpoints every 200 ms instead of every second,
 // fewer of them timed); the S3 metrics move a 200k-key state (about
 // 24 MB) in 3 rounds. To keep within 60 s with the S3 metrics, quick mode
-// times only 60 heap snapshots and 10 LSM sync checkpoints (so p99 is the
+// times only 40 heap snapshots and 10 LSM sync checkpoints (so p99 is the
 // maximum of either) and 2 × 3 incremental LSM checkpoints. The TTL
 // metrics use smaller states: 250k heap keys, 100k LSM keys per state and
 // 200k swept keys.
@@ -160,11 +160,12 @@ func quickConfig() config {
 	c := fullConfig()
 	c.mode = "quick"
 	c.rounds = 3
-	c.mapKeys = 50_000
-	c.snapshots, c.writeEvery = 60, 20
+	c.mapKeys = 25_000
+	c.listOps = 300_000
+	c.snapshots, c.writeEvery = 40, 20
 	c.lsm.ops = 100_000
 	c.lsm.mapKeys = 10_000
-	c.lsm.listKeys, c.lsm.listOps = 20_000, 200_000
+	c.lsm.listKeys, c.lsm.listOps = 20_000, 100_000
 	c.lsm.checkpointPairs = 2
 	c.lsm.syncRounds = 10
 	c.lsm.rescaleKeys, c.lsm.rescaleRounds = 250_000, 1

@@ -78,11 +78,11 @@ Heap backend (owning all key groups [0, 127]):
 
 - ` + "`heap.value.get` / `heap.value.put`" + `: SetCurrentKey + ValueState Value / Update
   over a random permutation of all keys, against a Go ` + "`map[string][]byte`" + `.
-- ` + "`heap.map.get`" + `: SetCurrentKey + MapState Get on 100k keys × 10 user keys (50k × 10
+- ` + "`heap.map.get`" + `: SetCurrentKey + MapState Get on 100k keys × 10 user keys (25k × 10
   in quick mode),
   against ` + "`map[string]map[string][]byte`" + `.
 - ` + "`heap.list.add`" + `: SetCurrentKey + ListState Add round-robin over 100k keys from
-  empty state, against ` + "`m[k] = append(m[k], v)`" + `.
+  empty state (1M adds per round, 300k in quick mode), against ` + "`m[k] = append(m[k], v)`" + `.
 - ` + "`heap.snapshot.sync.p50/p99`" + `: the synchronous phase ` + "`Backend.Snapshot()`" + ` of the
   loaded value state, with random writes between snapshots, against the time to
   copy the whole state (` + "`maps.Clone`" + ` of the Go map), i.e. the pause of a snapshot

@@ -72,7 +72,7 @@ func benchHeapTTLGet(e *env) ([]Result, error) {
 	}
 	d := e.dataset()
 	order := permutation(n, e.cfg.seed, 31)
-	params := withParams(e.cfg.baseParams(), map[string]any{"ttl": benchTTL.TTL.String(), "incremental_entries": ttl.DefaultIncrementalEntries})
+	params := withParams(e.cfg.baseParams(), map[string]any{"keys": n, "ttl": benchTTL.TTL.String(), "incremental_entries": ttl.DefaultIncrementalEntries})
 	r, err := perOpResult(e, "heap.value.get.ttl", "heap.value.get", n, params,
 		valueGets(b, withTTL, d.keys, order), valueGets(b, plain, d.keys, order))
 	return []Result{r}, err
