@@ -32,7 +32,7 @@ func newByteTTLValue[K comparable, V any](b KeyedBackend[K], d ValueDescriptor[V
 }
 
 func newByteTTLList[K comparable, E any](b KeyedBackend[K], d ListDescriptor[E], p *ttlPolicy) (ListState[E], error) {
-	s := &byteTTLList[E]{ser: ttlSerializer(d.Serializer, p), p: p}
+	s := &byteTTLList[E]{byteList: byteList[ttl.Value[E]]{ser: ttlSerializer(d.Serializer, p)}, p: p}
 	t, err := byteTTLTable(b, d.Name, snapshot.StateList, []SerializerSnapshot{s.ser.Snapshot()}, singleMigration(&s.ser), p)
 	if err != nil {
 		return nil, err
@@ -197,11 +197,11 @@ func (s *byteTTLAggregating[IN, ACC, OUT]) Add(in IN) error {
 	return s.put(s.agg.Add(in, acc), now)
 }
 
+// byteTTLList stores stamped elements; writes go through byteList.
 type byteTTLList[E any] struct {
-	byteNamespace
-	ser     Serializer[ttl.Value[E]]
+	byteList[ttl.Value[E]]
 	p       *ttlPolicy
-	scratch []byte
+	stamped []ttl.Value[E]
 }
 
 // Get returns the live elements (under ttl.ReturnExpiredIfNotCleanedUp,
@@ -248,41 +248,21 @@ func (s *byteTTLList[E]) Get() ([]E, error) {
 	return out, err
 }
 
-// encode appends the length-prefixed stamped encodings of vs to s.buf[:0].
-func (s *byteTTLList[E]) encode(vs []E) error {
+// stamp returns vs stamped with now, in a slice reused by the next call.
+func (s *byteTTLList[E]) stamp(vs []E) []ttl.Value[E] {
 	now := s.p.now()
-	s.buf = s.buf[:0]
+	s.stamped = s.stamped[:0]
 	for _, v := range vs {
-		var err error
-		if s.scratch, err = s.ser.Append(s.scratch[:0], stamp(v, now)); err != nil {
-			return err
-		}
-		s.buf = appendElement(s.buf, s.scratch)
+		s.stamped = append(s.stamped, stamp(v, now))
 	}
-	return nil
+	return s.stamped
 }
 
 func (s *byteTTLList[E]) Add(v E) error { return s.AddAll([]E{v}) }
 
-func (s *byteTTLList[E]) AddAll(vs []E) error {
-	if len(vs) == 0 {
-		return nil
-	}
-	if err := s.encode(vs); err != nil {
-		return err
-	}
-	return s.t.Append(s.ns, s.buf)
-}
+func (s *byteTTLList[E]) AddAll(vs []E) error { return s.byteList.AddAll(s.stamp(vs)) }
 
-func (s *byteTTLList[E]) Update(vs []E) error {
-	if len(vs) == 0 {
-		return s.t.Delete(s.ns)
-	}
-	if err := s.encode(vs); err != nil {
-		return err
-	}
-	return s.t.Put(s.ns, s.buf)
-}
+func (s *byteTTLList[E]) Update(vs []E) error { return s.byteList.Update(s.stamp(vs)) }
 
 type byteTTLMap[UK comparable, UV any] struct {
 	byteMap[UK, ttl.Value[UV]]

@@ -49,24 +49,7 @@ type states struct {
 
 func openStates(t testing.TB, b backend.KeyedBackend[string]) *states {
 	t.Helper()
-	s := &states{}
-	var err error
-	check := func(what string) {
-		if err != nil {
-			t.Fatalf("register %s state: %v", what, err)
-		}
-	}
-	s.value, err = backend.GetValueState(b, valueDesc)
-	check("value")
-	s.list, err = backend.GetListState(b, listDesc)
-	check("list")
-	s.mapS, err = backend.GetMapState(b, mapDesc)
-	check("map")
-	s.sum, err = backend.GetReducingState(b, sumDesc)
-	check("reducing")
-	s.avg, err = backend.GetAggregatingState(b, avgDesc)
-	check("aggregating")
-	return s
+	return openStatesTTL(t, b, nil)
 }
 
 func (s *states) setNamespace(ns string) {
