@@ -244,13 +244,19 @@ func (s *byteMap[UK, UV]) userKey(k UK) ([]byte, error) {
 	return s.kbuf, err
 }
 
+// entry returns the serialized user key k and the bytes of its entry
+// (valid until the next call on the table), ok=false if there is none.
+func (s *byteMap[UK, UV]) entry(k UK) (kb, value []byte, ok bool, err error) {
+	if kb, err = s.userKey(k); err != nil {
+		return nil, nil, false, err
+	}
+	value, ok, err = s.t.GetEntry(s.ns, kb)
+	return kb, value, ok, err
+}
+
 func (s *byteMap[UK, UV]) Get(k UK) (UV, bool, error) {
 	var zero UV
-	kb, err := s.userKey(k)
-	if err != nil {
-		return zero, false, err
-	}
-	b, ok, err := s.t.GetEntry(s.ns, kb)
+	_, b, ok, err := s.entry(k)
 	if err != nil || !ok {
 		return zero, false, err
 	}
@@ -287,11 +293,7 @@ func (s *byteMap[UK, UV]) Remove(k UK) error {
 }
 
 func (s *byteMap[UK, UV]) Contains(k UK) (bool, error) {
-	kb, err := s.userKey(k)
-	if err != nil {
-		return false, err
-	}
-	_, ok, err := s.t.GetEntry(s.ns, kb)
+	_, _, ok, err := s.entry(k)
 	return ok, err
 }
 

@@ -271,11 +271,7 @@ type byteTTLMap[UK comparable, UV any] struct {
 
 func (s *byteTTLMap[UK, UV]) Get(k UK) (UV, bool, error) {
 	var zero UV
-	kb, err := s.userKey(k)
-	if err != nil {
-		return zero, false, err
-	}
-	b, ok, err := s.t.GetEntry(s.ns, kb)
+	kb, b, ok, err := s.entry(k)
 	if err != nil || !ok {
 		return zero, false, err
 	}

@@ -531,11 +531,10 @@ func testTTLAbsoluteAcrossRestore(t *testing.T, f Factory) {
 	}
 }
 
-func testTTLTurnOn(t *testing.T, f Factory) {
-	store := newStore(t)
-	clock := ttl.NewManualClock(t0)
-	c := newTTLCluster(t, f, 2, clock, nil)
-	keys := keyNames(50)
+// writeEveryKind writes the same content into every state of each key:
+// value 7, list [a b], map {m: 3}, sum 4, average of 6.
+func writeEveryKind(t testing.TB, c *ttlCluster, keys []string) {
+	t.Helper()
 	for _, k := range keys {
 		s := c.at(k)
 		must(t, s.value.Update(7))
@@ -544,26 +543,43 @@ func testTTLTurnOn(t *testing.T, f Factory) {
 		must(t, s.sum.Add(4))
 		must(t, s.avg.Add(6))
 	}
+}
+
+// wantEveryKind checks that every state of each key holds what
+// writeEveryKind wrote (present) or nothing.
+func wantEveryKind(t testing.TB, c *ttlCluster, keys []string, present bool) {
+	t.Helper()
+	for _, k := range keys {
+		if !present {
+			c.wantValue(t, k, 0, false)
+			c.wantList(t, k)
+			c.wantMap(t, k)
+			c.wantSum(t, k, 0, false)
+			c.wantAvg(t, k, 0, false)
+			continue
+		}
+		c.wantValue(t, k, 7, true)
+		c.wantList(t, k, "a", "b")
+		c.wantMap(t, k, "m=3")
+		c.wantSum(t, k, 4, true)
+		c.wantAvg(t, k, 6, true)
+	}
+}
+
+func testTTLTurnOn(t *testing.T, f Factory) {
+	store := newStore(t)
+	clock := ttl.NewManualClock(t0)
+	c := newTTLCluster(t, f, 2, clock, nil)
+	keys := keyNames(50)
+	writeEveryKind(t, c, keys)
 	dir := c.checkpoint(store, 1)
 	restoredAt := t0 + 60_000
 	clock.Set(restoredAt)
 	r := restoreTTLCluster(t, f, store, dir, 3, clock, ttlOf(10*time.Second))
 	clock.Set(restoredAt + 9999) // restored values are stamped at restore
-	for _, k := range keys {
-		r.wantValue(t, k, 7, true)
-		r.wantList(t, k, "a", "b")
-		r.wantMap(t, k, "m=3")
-		r.wantSum(t, k, 4, true)
-		r.wantAvg(t, k, 6, true)
-	}
+	wantEveryKind(t, r, keys, true)
 	clock.Set(restoredAt + 10_000)
-	for _, k := range keys {
-		r.wantValue(t, k, 0, false)
-		r.wantList(t, k)
-		r.wantMap(t, k)
-		r.wantSum(t, k, 0, false)
-		r.wantAvg(t, k, 0, false)
-	}
+	wantEveryKind(t, r, keys, false)
 	// The next snapshot is written stamped.
 	md := mustMetadata(t, store, r.checkpoint(store, 2))
 	for _, st := range md.Operators[0].Subtasks {
@@ -582,24 +598,11 @@ func testTTLTurnOff(t *testing.T, f Factory) {
 	clock := ttl.NewManualClock(t0)
 	c := newTTLCluster(t, f, 2, clock, ttlOf(10*time.Second))
 	keys := keyNames(50)
-	for _, k := range keys {
-		s := c.at(k)
-		must(t, s.value.Update(7))
-		must(t, s.list.AddAll([]string{"a", "b"}))
-		must(t, s.mapS.Put("m", 3))
-		must(t, s.sum.Add(4))
-		must(t, s.avg.Add(6))
-	}
+	writeEveryKind(t, c, keys)
 	dir := c.checkpoint(store, 1)
 	r := restoreTTLCluster(t, f, store, dir, 3, clock, nil)
 	clock.Set(t0 + 365*24*3600*1000) // nothing expires any more
-	for _, k := range keys {
-		r.wantValue(t, k, 7, true)
-		r.wantList(t, k, "a", "b")
-		r.wantMap(t, k, "m=3")
-		r.wantSum(t, k, 4, true)
-		r.wantAvg(t, k, 6, true)
-	}
+	wantEveryKind(t, r, keys, true)
 	md := mustMetadata(t, store, r.checkpoint(store, 2))
 	for _, st := range md.Operators[0].Subtasks {
 		for _, h := range st.Keyed {
