@@ -89,6 +89,51 @@ type CheckpointInfo struct {
 	Err error
 }
 
+// CheckpointStatus says whether a chk-<n> directory holds a checkpoint.
+type CheckpointStatus uint8
+
+const (
+	// StatusComplete: _metadata is present and valid.
+	StatusComplete CheckpointStatus = iota
+	// StatusIncomplete: no _metadata. The process died (or the checkpoint
+	// was aborted) before the commit; this is not an error, the directory
+	// is left for the orphan sweeper.
+	StatusIncomplete
+	// StatusCorrupt: _metadata exists but cannot be read (truncated,
+	// flipped bits, another checkpoint's id). A human must look.
+	StatusCorrupt
+	// StatusUnsupported: _metadata is of a format version this build does
+	// not read.
+	StatusUnsupported
+)
+
+func (s CheckpointStatus) String() string {
+	switch s {
+	case StatusComplete:
+		return "complete"
+	case StatusIncomplete:
+		return "incomplete"
+	case StatusCorrupt:
+		return "corrupt"
+	case StatusUnsupported:
+		return "unsupported"
+	}
+	return fmt.Sprintf("CheckpointStatus(%d)", uint8(s))
+}
+
+// Status classifies the checkpoint by its Err.
+func (c *CheckpointInfo) Status() CheckpointStatus {
+	switch {
+	case c.Err == nil:
+		return StatusComplete
+	case errors.Is(c.Err, ErrCorrupt):
+		return StatusCorrupt
+	case errors.Is(c.Err, ErrUnsupported):
+		return StatusUnsupported
+	}
+	return StatusIncomplete
+}
+
 // ListCheckpoints lists the chk-<n> directories of a job in increasing id
 // order, each with its metadata or the error that makes it invalid. Only
 // storage failures and cancellation fail the whole call.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/snapshot"
 )
 
 // The exit codes of an example job.
@@ -43,7 +44,8 @@ const (
 	// ExitRuntime: the job failed while running.
 	ExitRuntime = 1
 	// ExitUsage: bad flags or configuration, including job errors that
-	// wrap engine.ErrConfig or engine.ErrInvalidJob.
+	// wrap engine.ErrConfig or engine.ErrInvalidJob, and a second instance
+	// of a running job (snapshot.ErrLeaseHeld).
 	ExitUsage = 2
 )
 
@@ -202,7 +204,7 @@ func Run(name string, job *engine.Job, stdout, stderr io.Writer) int {
 	res, err := job.Run(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		if errors.Is(err, engine.ErrConfig) || errors.Is(err, engine.ErrInvalidJob) {
+		if errors.Is(err, engine.ErrConfig) || errors.Is(err, engine.ErrInvalidJob) || errors.Is(err, snapshot.ErrLeaseHeld) {
 			return ExitUsage
 		}
 		return ExitRuntime
