@@ -122,6 +122,14 @@ type faultyStorage struct {
 
 var errInjected = errors.New("injected fault")
 
+// AcquireLease forwards the lease of the wrapped storage, which the
+// engine requires.
+func (s *faultyStorage) AcquireLease(ctx context.Context, name string, o snapshot.LeaseOptions) (snapshot.Lease, error) {
+	return s.Storage.(snapshot.Leaser).AcquireLease(ctx, name, o)
+}
+
+var _ snapshot.Leaser = (*faultyStorage)(nil)
+
 func (s *faultyStorage) Create(ctx context.Context, name string, o snapshot.CreateOptions) (snapshot.FileWriter, error) {
 	if s.fail != nil && s.fail(name) {
 		return nil, errInjected

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,26 @@ func CommitMetadata(ctx context.Context, store Storage, dir string, md *Metadata
 		return fmt.Errorf("commit metadata: %w", err)
 	}
 	return nil
+}
+
+// HoldsMetadata reports whether dir/_metadata holds exactly the encoding
+// of md: after a CommitMetadata of md that failed with an error other than
+// ErrExist (a timeout, a failed fsync of the directory), whether it was
+// published after all and so is the caller's own. A missing _metadata is
+// false, not an error.
+func HoldsMetadata(ctx context.Context, store Storage, dir string, md *Metadata) (bool, error) {
+	want, err := EncodeMetadata(md)
+	if err != nil {
+		return false, err
+	}
+	got, err := readAll(ctx, store, path.Join(dir, MetadataName))
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(got, want), nil
 }
 
 // ReadMetadata reads and decodes dir/_metadata. A missing file gives an
