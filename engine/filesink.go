@@ -109,7 +109,11 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	}
 	s := &fileSink{baseOperator: baseOperator{discard{}}, uid: uid, dir: dir, run: env.rt.runID, subtask: env.subtask, states: states, state: st, parts: parts}
 	if env.subtask == 0 {
-		g := &outputGuard{uid: uid, dir: dir, run: env.rt.runID, restore: env.restore, cfg: env.rt.cfg, logger: env.logger()}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("sink %q: %w", uid, err)
+		}
+		g := &outputGuard{uid: uid, dir: abs, run: env.rt.runID, restore: env.restore, cfg: env.rt.cfg, logger: env.logger()}
 		cov, err := g.check(newCoverage(parts.Get()))
 		if err != nil {
 			return nil, fmt.Errorf("sink %q: %w", uid, err)

@@ -146,7 +146,8 @@ func recordedCoverage(r *restoreState) bool {
 // not cover are refused, moved aside or (from a snapshot without a record)
 // adopted, as the configuration says.
 type outputGuard struct {
-	uid, dir, run string
+	uid, run string
+	dir      string // absolute
 	restore       *restoreState // nil on a start without a restore
 	cfg           *config.Job
 	logger        *slog.Logger
@@ -190,13 +191,13 @@ func (g *outputGuard) check(cov coverage) (coverage, error) {
 	moveHint := fmt.Sprintf("set %s: %s to move them into %s", config.KeyUncoveredOutput, config.UncoveredOutputMoveAside, aside)
 	switch {
 	case g.restore == nil:
-		return nil, fmt.Errorf("%w: %s already holds %d committed part files (newest %s) and the job starts without a restore, which would write their records again: restore the job (--restore latest), use an empty output directory, or %s",
+		return nil, fmt.Errorf("%w: %s already holds %d committed part file(s) (newest %s) and the job starts without a restore, which would write their records again: restore the job (--restore latest), use an empty output directory, or %s",
 			ErrUncoveredOutput, g.dir, len(uncovered), newestName, moveHint)
 	case legacy:
-		return nil, fmt.Errorf("%w: the restored %s %s was written before the sink recorded which of its committed files a snapshot covers, so the %d committed part files of %s (newest %s) may be written again: if the directory holds exactly the output of that snapshot (the newest one, nothing ran since), set %s: true; otherwise %s",
+		return nil, fmt.Errorf("%w: the restored %s %s was written before the sink recorded which of its committed files a snapshot covers, so the %d committed part file(s) of %s (newest %s) may be written again: if the directory holds exactly the output of that snapshot (the newest one, nothing ran since), set %s: true; otherwise %s",
 			ErrUncoveredOutput, g.restore.kind, g.restore.location, len(uncovered), g.dir, newestName, config.KeyAdoptLegacyOutput, moveHint)
 	}
-	return nil, fmt.Errorf("%w: %s holds %d committed part files that the restored %s %s does not cover (newest %s): a newer checkpoint or another run committed them, and restoring would write their records again: restore the newest restore point (--restore latest), or %s",
+	return nil, fmt.Errorf("%w: %s holds %d committed part file(s) that the restored %s %s does not cover (newest %s): a newer checkpoint or another run committed them, and restoring would write their records again: restore the newest restore point (--restore latest), or %s",
 		ErrUncoveredOutput, g.dir, len(uncovered), g.restore.kind, g.restore.location, newestName, moveHint)
 }
 

@@ -56,6 +56,9 @@ func (s *FileStorage) AcquireLease(ctx context.Context, name string, opts LeaseO
 		return nil, fmt.Errorf("acquire lease %s: %w", clean, err)
 	}
 	f, err := lockFile(full)
+	if errors.Is(err, ErrLeaseHeld) {
+		return nil, err // names the file and its holder
+	}
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease: %w", err)
 	}
