@@ -147,10 +147,10 @@ func recordedCoverage(r *restoreState) bool {
 // adopted, as the configuration says.
 type outputGuard struct {
 	uid, run string
-	dir      string // absolute
-	restore       *restoreState // nil on a start without a restore
-	cfg           *config.Job
-	logger        *slog.Logger
+	dir      string        // absolute
+	restore  *restoreState // nil on a start without a restore
+	cfg      *config.Job
+	logger   *slog.Logger
 }
 
 // check returns the coverage the sink goes on with.
