@@ -202,6 +202,17 @@ func TestFreshStartOverCommittedOutput(t *testing.T) {
 	checkCounts(t, out, 500)
 	run(t, countingJob(testConfig(t, dir, config.KeyUncoveredOutput, "MOVE_ASIDE"), 500, out))
 	checkCounts(t, out, 500)
+
+	// latest without a restore point (DELETE_ON_CANCELLATION deleted the
+	// finished run's checkpoints) is a start from the beginning too.
+	kv := []string{config.KeyRetention, "DELETE_ON_CANCELLATION"}
+	out2 := filepath.Join(dir, "out2")
+	run(t, countingJob(testConfig(t, dir, append(kv, config.KeyName, "deleted")...), 500, out2))
+	err = runErr(t, countingJob(testConfig(t, dir, append(kv, config.KeyName, "deleted", config.KeyRecoveryPath, "latest")...), 500, out2))
+	if !errors.Is(err, ErrUncoveredOutput) || !strings.Contains(err.Error(), "found no restore point") {
+		t.Fatalf("latest without a restore point over committed output: %v", err)
+	}
+	checkCounts(t, out2, 500)
 }
 
 // TestRestoreLegacySinkState restores a checkpoint whose sink state

@@ -190,6 +190,9 @@ func (g *outputGuard) check(cov coverage) (coverage, error) {
 	}
 	moveHint := fmt.Sprintf("set %s: %s to move them into %s", config.KeyUncoveredOutput, config.UncoveredOutputMoveAside, aside)
 	switch {
+	case g.restore == nil && g.cfg.RecoveryPath == "latest":
+		return nil, fmt.Errorf("%w: %s already holds %d committed part file(s) (newest %s) and --restore latest found no restore point of the job in %s (its checkpoints were deleted, or never written), so it starts from the beginning, which would write their records again: restore a checkpoint or savepoint explicitly, use an empty output directory, or %s",
+			ErrUncoveredOutput, g.dir, len(uncovered), newestName, g.cfg.CheckpointDir, moveHint)
 	case g.restore == nil:
 		return nil, fmt.Errorf("%w: %s already holds %d committed part file(s) (newest %s) and the job starts without a restore, which would write their records again: restore the job (--restore latest), use an empty output directory, or %s",
 			ErrUncoveredOutput, g.dir, len(uncovered), newestName, moveHint)
