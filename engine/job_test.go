@@ -192,24 +192,7 @@ func TestFailedCheckpointsDoNotStopTheJob(t *testing.T) {
 }
 
 func TestRetentionAndClaim(t *testing.T) {
-	ctx := context.Background()
-	list := func(t *testing.T, dir string) []int64 {
-		store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		infos, err := snapshot.ListCheckpoints(ctx, store, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, in := range infos {
-			if in.Err == nil {
-				ids = append(ids, in.ID)
-			}
-		}
-		return ids
-	}
+	list := completeIDs
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	run(t, countingJob(testConfig(t, dir, config.KeyNumRetained, "2"), 2000, out, WithRate(4000)))

@@ -46,19 +46,24 @@ func CommitMetadata(ctx context.Context, store Storage, dir string, md *Metadata
 	if err != nil {
 		return err
 	}
-	name := path.Join(dir, MetadataName)
-	w, err := store.Create(ctx, name, CreateOptions{NoOverwrite: true})
-	if err != nil {
-		return fmt.Errorf("commit metadata: %w", err)
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Abort()
-		return fmt.Errorf("commit metadata: %w", err)
-	}
-	if _, err := w.Commit(); err != nil {
+	if err := createNoOverwrite(ctx, store, path.Join(dir, MetadataName), b); err != nil {
 		return fmt.Errorf("commit metadata: %w", err)
 	}
 	return nil
+}
+
+// createNoOverwrite writes b as the new file name with NoOverwrite.
+func createNoOverwrite(ctx context.Context, store Storage, name string, b []byte) error {
+	w, err := store.Create(ctx, name, CreateOptions{NoOverwrite: true})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Abort()
+		return err
+	}
+	_, err = w.Commit()
+	return err
 }
 
 // HoldsMetadata reports whether dir/_metadata holds exactly the encoding

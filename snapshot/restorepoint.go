@@ -131,16 +131,7 @@ func RegisterStopSavepoint(ctx context.Context, store Storage, jobID string, p S
 	if err != nil {
 		return err
 	}
-	name := SavepointPointerName(jobID, p.CheckpointID)
-	w, err := store.Create(ctx, name, CreateOptions{NoOverwrite: true})
-	if err != nil {
-		return fmt.Errorf("register stop savepoint: %w", err)
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Abort()
-		return fmt.Errorf("register stop savepoint: %w", err)
-	}
-	if _, err := w.Commit(); err != nil {
+	if err := createNoOverwrite(ctx, store, SavepointPointerName(jobID, p.CheckpointID), b); err != nil {
 		return fmt.Errorf("register stop savepoint: %w", err)
 	}
 	return nil

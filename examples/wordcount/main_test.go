@@ -293,11 +293,7 @@ func TestWordcountCorruptNewestMetadata(t *testing.T) {
 			if _, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--rate", "10000")...); code != 0 {
 				t.Fatalf("exit %d:\n%s", code, stderr)
 			}
-			chks, _ := filepath.Glob(filepath.Join(out, "_checkpoints", "wordcount", "chk-*"))
-			if len(chks) != 2 {
-				t.Fatalf("checkpoints %v, want the 2 retained", chks)
-			}
-			slices.SortFunc(chks, func(a, b string) int { return checkpointID(a) - checkpointID(b) })
+			chks := retained(t, out, 2)
 			newest := filepath.Join(chks[1], "_metadata")
 			b, err := os.ReadFile(newest)
 			if err != nil {
@@ -323,9 +319,20 @@ func TestWordcountCorruptNewestMetadata(t *testing.T) {
 	}
 }
 
-func checkpointID(dir string) int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "chk-"))
-	return n
+// retained returns the n checkpoint directories of the job writing to
+// out, oldest first; it fails t if there are not n.
+func retained(t *testing.T, out string, n int) []string {
+	t.Helper()
+	chks, _ := filepath.Glob(filepath.Join(out, "_checkpoints", "wordcount", "chk-*"))
+	if len(chks) != n {
+		t.Fatalf("checkpoints %v, want the %d retained", chks, n)
+	}
+	id := func(dir string) int {
+		n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "chk-"))
+		return n
+	}
+	slices.SortFunc(chks, func(a, b string) int { return id(a) - id(b) })
+	return chks
 }
 
 // twoInstanceStorages are the checkpoint storages the two-instance test
@@ -375,11 +382,7 @@ func TestWordcountOlderCheckpoint(t *testing.T) {
 	if _, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--rate", "10000")...); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
-	chks, _ := filepath.Glob(filepath.Join(out, "_checkpoints", "wordcount", "chk-*"))
-	if len(chks) != 3 {
-		t.Fatalf("checkpoints %v, want the 3 retained", chks)
-	}
-	slices.SortFunc(chks, func(a, b string) int { return checkpointID(a) - checkpointID(b) })
+	chks := retained(t, out, 3)
 	before := lineCount(t, out)
 	_, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--restore", chks[0])...)
 	if code != 1 || !strings.Contains(stderr, "does not cover") || !strings.Contains(stderr, filepath.Join(out, "part-")) ||
