@@ -107,6 +107,16 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 // checkpoints it completed are kept or deleted as
 // execution.checkpointing.externalized-checkpoint-retention says, and Run
 // returns ctx's error.
+//
+// Before it restores or writes anything, Run takes the job's lease on its
+// checkpoint directory (one writer per job) and holds it until it returns.
+// Errors worth telling apart (errors.Is): snapshot.ErrLeaseHeld (another
+// instance runs; the error names it), ErrConfig (including a checkpoint
+// storage that cannot hold a lease), ErrUnreadableRestorePoint (--restore
+// latest found a newest restore point it cannot read), ErrUncoveredOutput
+// (a file sink's output holds commits the restored state does not cover)
+// and snapshot.ErrLeaseLost (the lease was lost while running: nothing was
+// committed after it, and no checkpoint was deleted).
 func (j *Job) Run(ctx context.Context) (*Result, error) {
 	if j.ran {
 		return nil, fmt.Errorf("%w: Run was called before", ErrInvalidJob)
