@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/stated-io/stated/snapshot"
@@ -23,6 +23,11 @@ type checkpointRun struct {
 	// final ends the job after this checkpoint (end of input).
 	final bool
 	store snapshot.Storage
+	// written is store as the state files are written through it: it
+	// knows the files this run created, which an abort deletes.
+	written *writtenFiles
+	// runID makes the names of the files this run writes its own.
+	runID string
 	dir   string // storage name of the directory
 	// location names the directory for users: a path or URL.
 	location string
@@ -33,8 +38,10 @@ type checkpointRun struct {
 	// owned by the coordinator goroutine
 	acked  int
 	states []map[string]snapshot.SubtaskState // by runtime.tasks index
-	// uploaded are the shared files the answers so far reference.
-	uploaded []string
+	// ownMetadata is set when the _metadata in dir is the one this run
+	// committed (an abort after the commit deletes it; after a lost commit
+	// race the _metadata there is another writer's).
+	ownMetadata bool
 }
 
 // ack is a subtask's answer to a checkpoint: its handles or why it failed.
@@ -187,6 +194,8 @@ func (c *coordinator) run(ctx context.Context) error {
 		case <-stop:
 			stop = nil
 			c.stopping = true
+		case <-c.rt.lease.Lost():
+			return c.rt.checkLease()
 		case <-ctx.Done():
 			return nil
 		}
@@ -215,7 +224,7 @@ func (c *coordinator) finalKind() snapshot.Kind {
 
 // trigger starts a checkpoint or savepoint at the sources.
 func (c *coordinator) trigger(ctx context.Context, kind snapshot.Kind, last bool) error {
-	run := &checkpointRun{id: c.nextID, kind: kind, started: time.Now(), states: make([]map[string]snapshot.SubtaskState, len(c.rt.tasks))}
+	run := &checkpointRun{id: c.nextID, kind: kind, runID: c.rt.runID, started: time.Now(), states: make([]map[string]snapshot.SubtaskState, len(c.rt.tasks))}
 	c.nextID++
 	if kind == snapshot.KindSavepoint {
 		store, dir, location, err := c.rt.savepointTarget(ctx)
@@ -229,6 +238,7 @@ func (c *coordinator) trigger(ctx context.Context, kind snapshot.Kind, last bool
 		run.final = last
 		c.rt.registry.CheckpointStarted(run.id)
 	}
+	run.written = &writtenFiles{Storage: run.store}
 	run.ctx, run.cancel = context.WithCancel(ctx)
 	c.pending = run
 	if c.timeout == nil {
@@ -258,18 +268,14 @@ func (c *coordinator) onAck(ctx context.Context, a ack) error {
 	run := a.run
 	if run != c.pending {
 		// The answer of a checkpoint aborted earlier: remove what it wrote.
-		if a.err == nil {
-			c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run, sharedFiles(run, a.states)) })
-		}
+		c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run) })
 		return nil
 	}
 	if a.err != nil {
 		return c.abort(ctx, run, a.err)
 	}
 	if run.kind == snapshot.KindCheckpoint {
-		shared := sharedFiles(run, a.states)
-		run.uploaded = append(run.uploaded, shared...)
-		c.rt.registry.CheckpointUploaded(run.id, shared)
+		c.rt.registry.CheckpointUploaded(run.id, sharedFiles(run, a.states))
 	}
 	run.states[a.task.seq] = a.states
 	run.acked++
@@ -294,8 +300,26 @@ func (c *coordinator) complete(ctx context.Context, run *checkpointRun) error {
 		}
 		md.Operators = append(md.Operators, op)
 	}
+	// No commit after the lease is lost: another instance may own the job.
+	if err := c.rt.checkLease(); err != nil {
+		return err
+	}
 	if err := snapshot.CommitMetadata(run.ctx, run.store, run.dir, md); err != nil {
+		if !errors.Is(err, snapshot.ErrExist) {
+			// The commit may have landed all the same: then it is ours.
+			ours, herr := snapshot.HoldsMetadata(context.WithoutCancel(ctx), run.store, run.dir, md)
+			run.ownMetadata = herr == nil && ours
+		}
 		return c.abort(ctx, run, err)
+	}
+	run.ownMetadata = true
+	if run.stop {
+		// Registered before any sink commits what the savepoint covers, so
+		// that --restore latest finds it.
+		ptr := snapshot.SavepointPointer{CheckpointID: run.id, Completed: md.Completed, Location: run.location}
+		if err := snapshot.RegisterStopSavepoint(run.ctx, c.rt.ckptStore, c.rt.jobID, ptr); err != nil {
+			return c.abort(ctx, run, err)
+		}
 	}
 	c.pending = nil
 	c.timeout.Stop()
@@ -380,7 +404,7 @@ func (c *coordinator) abort(ctx context.Context, run *checkpointRun, cause error
 			return err
 		}
 	}
-	c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run, run.uploaded) })
+	c.rt.goAsync(func() { c.rt.removeAborted(context.WithoutCancel(ctx), run) })
 	switch {
 	case run.stop:
 		return fmt.Errorf("stop with savepoint failed (the job was cancelled; its checkpoints are kept): %w", cause)
@@ -402,38 +426,25 @@ func randomSuffix(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-// removeAborted removes what an aborted checkpoint or savepoint wrote:
-// the registry removes a checkpoint's directory and the shared files it
-// uploaded that nothing references; a savepoint's directory is removed
-// whole.
-func (r *runtime) removeAborted(ctx context.Context, run *checkpointRun, uploaded []string) {
+// removeAborted removes what this run wrote for an aborted checkpoint or
+// savepoint: the files it created (their names are unique to the run) and
+// its _metadata if it committed one; never what another writer put in the
+// directory. The registry deletes a checkpoint's files and those of its
+// shared uploads that nothing references. It may run more than once for
+// one run, as late answers of its subtasks arrive.
+func (r *runtime) removeAborted(ctx context.Context, run *checkpointRun) {
+	written := run.written.list()
+	if run.ownMetadata {
+		written = append(written, path.Join(run.dir, snapshot.MetadataName))
+	}
 	if run.kind == snapshot.KindCheckpoint {
-		if err := r.registry.CheckpointAborted(ctx, run.id, uploaded); err != nil {
+		if err := r.registry.CheckpointAborted(ctx, run.id, written); err != nil {
 			r.logger.Warn("cannot remove the files of an aborted checkpoint; the orphan sweeper will retry", "id", run.id, "error", err)
 		}
 		return
 	}
-	r.deleteDir(ctx, run.store, run.dir)
-}
-
-// deleteDir removes every file under dir, best effort.
-func (r *runtime) deleteDir(ctx context.Context, store snapshot.Storage, dir string) {
-	names, err := store.List(ctx, dir)
-	if err != nil {
-		r.logger.Warn("cannot list files to delete", "dir", dir, "error", err)
-		return
-	}
-	var files []string
-	for _, n := range names {
-		p := path.Join(dir, n)
-		if strings.HasSuffix(n, "/") {
-			r.deleteDir(ctx, store, p)
-			continue
-		}
-		files = append(files, p)
-	}
-	if err := snapshot.DeleteAll(ctx, store, files); err != nil {
-		r.logger.Warn("cannot delete files", "dir", dir, "error", err)
+	if err := snapshot.DeleteAll(ctx, run.store, written); err != nil {
+		r.logger.Warn("cannot delete the files of an aborted savepoint", "location", run.location, "error", err)
 	}
 }
 

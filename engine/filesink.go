@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/stated-io/stated/backend"
@@ -25,6 +26,14 @@ import (
 //     file that was already renamed is a no-op) and removes every other
 //     hidden part file, whose records are read again from the restored
 //     source offsets.
+//
+// The state also records which committed files a snapshot covers (per run
+// and subtask, the highest sequence number), and the sink guards its
+// output: before it commits or removes anything, committed files in dir
+// that the restored snapshot does not cover (committed by a newer
+// checkpoint or another run), or any committed file on a start without a
+// restore, make the start fail with an error wrapping ErrUncoveredOutput,
+// unless execution.state-recovery.uncovered-output is MOVE_ASIDE.
 //
 // So the committed output is every file in dir whose name starts with
 // neither "." nor "_", and it holds each record of the input once. dir
@@ -60,6 +69,10 @@ type fileSink struct {
 	states  *backend.OperatorStates
 	state   *backend.ListOperatorState[pendingFile]
 	pending []pendingFile
+	// parts holds the coverage record; inherited is the record of the
+	// restored snapshot, which subtask 0 carries on.
+	parts     *backend.ListOperatorState[committedPart]
+	inherited []committedPart
 
 	seq  int
 	f    *os.File
@@ -90,16 +103,32 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
 	}
+	parts, err := backend.GetUnionListOperatorState(states, committedPartsState, committedPartSerializer)
+	if err != nil {
+		return nil, fmt.Errorf("sink %q: %w", uid, err)
+	}
+	s := &fileSink{baseOperator: baseOperator{discard{}}, uid: uid, dir: dir, run: env.rt.runID, subtask: env.subtask, states: states, state: st, parts: parts}
 	if env.subtask == 0 {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("sink %q: %w", uid, err)
+		}
+		g := &outputGuard{uid: uid, dir: abs, run: env.rt.runID, restore: env.restore, cfg: env.rt.cfg, logger: env.logger()}
+		cov, err := g.check(newCoverage(parts.Get()))
+		if err != nil {
+			return nil, fmt.Errorf("sink %q: %w", uid, err)
+		}
 		if err := commitFiles(dir, st.Get()); err != nil {
 			return nil, fmt.Errorf("sink %q: restore: %w", uid, err)
 		}
 		if err := removeUncommitted(dir); err != nil {
 			return nil, fmt.Errorf("sink %q: restore: %w", uid, err)
 		}
+		s.inherited = cov.record()
 	}
 	st.Clear()
-	return &fileSink{baseOperator: baseOperator{discard{}}, uid: uid, dir: dir, run: env.rt.runID, subtask: env.subtask, states: states, state: st}, nil
+	parts.Clear()
+	return s, nil
 }
 
 // commitFiles renames pending files to their final names and syncs dir. It
@@ -189,6 +218,11 @@ func (s *fileSink) snapshotState(b barrier) (*operatorCapture, error) {
 		s.seq++
 	}
 	s.state.Update(s.pending)
+	record := s.inherited
+	if s.seq > 0 {
+		record = append(slices.Clip(record), committedPart{Run: s.run, Subtask: s.subtask, Seq: int64(s.seq - 1)})
+	}
+	s.parts.Update(record)
 	snap, err := s.states.Snapshot()
 	if err != nil {
 		return nil, err

@@ -122,6 +122,14 @@ type faultyStorage struct {
 
 var errInjected = errors.New("injected fault")
 
+// AcquireLease forwards the lease of the wrapped storage, which the
+// engine requires.
+func (s *faultyStorage) AcquireLease(ctx context.Context, name string, o snapshot.LeaseOptions) (snapshot.Lease, error) {
+	return s.Storage.(snapshot.Leaser).AcquireLease(ctx, name, o)
+}
+
+var _ snapshot.Leaser = (*faultyStorage)(nil)
+
 func (s *faultyStorage) Create(ctx context.Context, name string, o snapshot.CreateOptions) (snapshot.FileWriter, error) {
 	if s.fail != nil && s.fail(name) {
 		return nil, errInjected
@@ -184,24 +192,7 @@ func TestFailedCheckpointsDoNotStopTheJob(t *testing.T) {
 }
 
 func TestRetentionAndClaim(t *testing.T) {
-	ctx := context.Background()
-	list := func(t *testing.T, dir string) []int64 {
-		store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		infos, err := snapshot.ListCheckpoints(ctx, store, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, in := range infos {
-			if in.Err == nil {
-				ids = append(ids, in.ID)
-			}
-		}
-		return ids
-	}
+	list := completeIDs
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	run(t, countingJob(testConfig(t, dir, config.KeyNumRetained, "2"), 2000, out, WithRate(4000)))

@@ -106,7 +106,10 @@ func (*baseOperator) close() error                                    { return n
 type restoreState struct {
 	store snapshot.Storage
 	dir   string
-	mode  backend.ClaimMode
+	// location names the snapshot for users; kind is its kind.
+	location string
+	kind     snapshot.Kind
+	mode     backend.ClaimMode
 	// op is the operator's state in the snapshot; nil when the snapshot
 	// has none for its uid (a new operator).
 	op *snapshot.OperatorState

@@ -47,10 +47,12 @@ type runtime struct {
 	parallelism, maxParallelism int
 
 	ckptStore snapshot.Storage
-	registry  *incremental.Registry
-	grace     time.Duration // of the registry's orphan sweeper
-	ckptRoot  string        // execution.checkpointing.dir as given
-	spStore   snapshot.Storage
+	// lease is the run's lease on the job's checkpoint directory.
+	lease    snapshot.Lease
+	registry *incremental.Registry
+	grace    time.Duration // of the registry's orphan sweeper
+	ckptRoot string        // execution.checkpointing.dir as given
+	spStore  snapshot.Storage
 
 	tasks    []*task
 	sources  []*task
@@ -94,6 +96,9 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 		job6 = job6[:6]
 	}
 	dir := "savepoint-" + job6 + "-" + randomSuffix(12)
+	if loc, err := snapshot.ParseLocation(root); err == nil && loc.Scheme == "file" {
+		root = loc.Path // absolute: the location goes into a savepoint pointer
+	}
 	return r.spStore, dir, strings.TrimSuffix(root, "/") + "/" + dir, nil
 }
 
@@ -102,6 +107,16 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 // checkpoints it completed are kept or deleted as
 // execution.checkpointing.externalized-checkpoint-retention says, and Run
 // returns ctx's error.
+//
+// Before it restores or writes anything, Run takes the job's lease on its
+// checkpoint directory (one writer per job) and holds it until it returns.
+// Errors worth telling apart (errors.Is): snapshot.ErrLeaseHeld (another
+// instance runs; the error names it), ErrConfig (including a checkpoint
+// storage that cannot hold a lease), ErrUnreadableRestorePoint (--restore
+// latest found a newest restore point it cannot read), ErrUncoveredOutput
+// (a file sink's output holds commits the restored state does not cover)
+// and snapshot.ErrLeaseLost (the lease was lost while running: nothing was
+// committed after it, and no checkpoint was deleted).
 func (j *Job) Run(ctx context.Context) (*Result, error) {
 	if j.ran {
 		return nil, fmt.Errorf("%w: Run was called before", ErrInvalidJob)
@@ -137,6 +152,14 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	defer func() {
 		if rt.spStore != nil {
 			rt.spStore.Close()
+		}
+	}()
+	if rt.lease, err = rt.acquireLease(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := rt.lease.Release(context.WithoutCancel(ctx)); err != nil {
+			rt.logger.Warn("cannot release the lease", "error", err)
 		}
 	}()
 
@@ -201,6 +224,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	c := rt.coord
 	res.Savepoint, res.LastCheckpoint, res.Completed, res.Failed = c.savepoint, c.lastCompleted, c.completed, c.failed
 	switch {
+	case rt.lease.Err() != nil:
+		// Another instance may own the job's checkpoints now: keep them.
+		return res, failure
 	case failure != nil:
 		if cfg.Retention == config.NoExternalizedCheckpoints {
 			rt.discard()
@@ -416,12 +442,12 @@ func (rs *restoredSnapshot) close() {
 }
 
 func (rs *restoredSnapshot) forOperator(uid string) *restoreState {
-	return &restoreState{store: rs.store, dir: rs.dir, mode: rs.mode, op: rs.byUID[uid]}
+	return &restoreState{store: rs.store, dir: rs.dir, location: rs.location, kind: rs.md.Kind, mode: rs.mode, op: rs.byUID[uid]}
 }
 
 // resolveRestore finds the snapshot of execution.state-recovery.path
-// ("latest": the newest complete checkpoint of the job), checks that its
-// state maps onto the job, and settles the max parallelism.
+// ("latest": the job's newest restore point, see openLatest), checks that
+// its state maps onto the job, and settles the max parallelism.
 func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error) {
 	p := r.cfg.RecoveryPath
 	if p == "" {
@@ -429,16 +455,16 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 	}
 	rs := &restoredSnapshot{mode: r.cfg.ClaimMode}
 	if p == "latest" {
-		dir, md, err := snapshot.LatestCheckpoint(ctx, r.ckptStore, r.jobID)
-		if errors.Is(err, snapshot.ErrNoCheckpoint) {
-			r.logger.Warn("no complete checkpoint to restore; starting from the beginning", "job", r.jobID, "dir", r.ckptRoot)
-			return nil, nil
+		pt, err := r.openLatest(ctx)
+		if pt == nil || err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("restore latest: %w", err)
+		rs.store, rs.owned, rs.dir, rs.md = pt.Store, pt.Owned, pt.Dir, pt.Metadata
+		if pt.Kind == snapshot.KindCheckpoint {
+			rs.ownDir, rs.location = pt.Dir, r.ckptLocation(pt.Dir)
+		} else {
+			rs.location = pt.Pointer.Location
 		}
-		rs.store, rs.dir, rs.md, rs.ownDir = r.ckptStore, dir, md, dir
-		rs.location = r.ckptLocation(dir)
 	} else {
 		if err := rs.open(ctx, p, r.cfg.StorageOptions()); err != nil {
 			return nil, err
@@ -452,6 +478,54 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 		return nil, err
 	}
 	return rs, nil
+}
+
+// openLatest opens the job's newest restore point: the highest id among
+// its complete checkpoints and the stop savepoints it registered. It
+// returns nil (and says so) when there is none, and fails with
+// ErrUnreadableRestorePoint, naming the file and the alternatives, when
+// the newest exists but cannot be read: falling back to an older one
+// would duplicate the output committed after it.
+func (r *runtime) openLatest(ctx context.Context) (*snapshot.OpenedRestorePoint, error) {
+	pt, incomplete, err := snapshot.OpenLatestRestorePoint(ctx, r.ckptStore, r.jobID, r.cfg.StorageOptions())
+	for _, in := range incomplete {
+		r.logger.Info("skipping an incomplete checkpoint (no _metadata: the process stopped before it completed)", "checkpoint", r.ckptLocation(in.Name))
+	}
+	var ue *snapshot.UnreadableRestorePointError
+	switch {
+	case errors.Is(err, snapshot.ErrNoCheckpoint):
+		r.logger.Warn("no complete checkpoint to restore; starting from the beginning", "job", r.jobID, "dir", r.ckptRoot)
+		return nil, nil
+	case errors.As(err, &ue):
+		return nil, r.unreadableLatest(ue)
+	case err != nil:
+		return nil, fmt.Errorf("restore latest: %w", err)
+	}
+	return pt, nil
+}
+
+// ErrUnreadableRestorePoint is wrapped by the error of --restore latest
+// when the job's newest restore point exists but cannot be read.
+var ErrUnreadableRestorePoint = errors.New("the newest restore point cannot be read")
+
+// unreadableLatest is the user's message for an unreadable newest restore
+// point: the file, why, and what to do.
+func (r *runtime) unreadableLatest(ue *snapshot.UnreadableRestorePointError) error {
+	file := ue.File
+	if ue.Point.Kind == snapshot.KindCheckpoint || ue.File == ue.Point.Name {
+		file = r.ckptLocation(ue.File)
+	}
+	broken := r.ckptLocation(ue.Point.Name)
+	older := "no older complete restore point exists"
+	if o := ue.Older; o != nil {
+		loc := r.ckptLocation(o.Name)
+		if o.Kind == snapshot.KindSavepoint {
+			loc = o.Pointer.Location
+		}
+		older = fmt.Sprintf("restore the next older one explicitly with --restore %s (execution.state-recovery.path), knowing that the output committed after it is then refused or moved aside", loc)
+	}
+	return fmt.Errorf("restore latest: %w: %s: %w; %s, or move the broken one aside with `stated checkpoint move-aside %s` and restore latest again",
+		ErrUnreadableRestorePoint, file, ue.Err, older, broken)
 }
 
 // open reads the _metadata of a restore path given as a path or URL.

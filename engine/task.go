@@ -379,10 +379,11 @@ func subtaskState(keyed []snapshot.KeyedStateHandle, op *snapshot.OperatorStateH
 	return st
 }
 
-// target is where the operator of uid in subtask writes its part of run.
+// target is where the operator of uid in subtask writes its part of run:
+// through run.written, under names unique to the run.
 func (run *checkpointRun) target(uid string, subtask int) backend.SnapshotTarget {
 	t := backend.SnapshotTarget{
-		Store: run.store, Dir: run.dir, FilePrefix: fmt.Sprintf("%s-%d", uid, subtask),
+		Store: run.written, Dir: run.dir, FilePrefix: fmt.Sprintf("%s-%d-%s", uid, subtask, run.runID),
 		CheckpointID: run.id, Kind: run.kind,
 	}
 	if run.kind == snapshot.KindCheckpoint {

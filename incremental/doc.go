@@ -15,7 +15,10 @@
 // shared because it lives under <job>/shared/ (whatever the Scope of the
 // FileRef says); a file inside chk-<n>/ goes with checkpoint n; nothing
 // under taskowned/ is ever deleted. Savepoints live elsewhere, share
-// nothing, and are never registered nor deleted.
+// nothing, and are never registered nor deleted; a stop savepoint's
+// pointer (<job>/savepoint-<n>.pointer, a restore point of the job) only
+// keeps NextID above its id. The lease file <job>/_lease is no concern of
+// the registry.
 //
 // # Runs and ownership
 //
@@ -55,10 +58,14 @@
 //
 // # Aborted checkpoints and orphans
 //
-// CheckpointAborted deletes the directory chk-<n>/ of a checkpoint that will
-// never complete and the shared files reported as uploaded by it. Shared
-// files nobody reported, and the files left by a crash or a failed delete,
-// are orphans: SweepOrphans deletes the files under shared/ that no valid
+// CheckpointAborted deletes the files the aborting run wrote for a
+// checkpoint that will never complete, as the caller names them: those of
+// its directory chk-<n>/ (its _metadata only when the caller committed it
+// itself: after losing the commit race to another writer, ErrExist, the
+// _metadata and everything else the loser did not write stay) and its
+// shared uploads that nothing else uses. The directory is never listed nor
+// deleted whole. Files nobody named, and the files left by a crash or a
+// failed delete, are orphans: SweepOrphans deletes the files under shared/ that no valid
 // checkpoint references and the files of chk-<n>/ directories without a
 // _metadata, once they are older than Options.GracePeriod (by the
 // modification times of snapshot.InfoLister; a storage without it is not

@@ -528,22 +528,11 @@ func (m *model) abortOne() error {
 	return m.abort(f)
 }
 
-// abort aborts f, telling the registry about none, all or some of its
-// uploads, and checks that its directory and the reported uploads nothing
+// abort aborts f, telling the registry every file it wrote (as the
+// engine does), and checks that its directory and its uploads nothing
 // uses are gone.
 func (m *model) abort(f *mflight) error {
-	var told []ref
-	switch m.rng.IntN(3) {
-	case 1:
-		told = f.uploaded
-	case 2:
-		for _, r := range f.uploaded {
-			if m.rng.IntN(2) == 0 {
-				told = append(told, r)
-			}
-		}
-	}
-	if err := m.r.CheckpointAborted(m.ctx, f.id, names(told)); err != nil {
+	if err := m.r.CheckpointAborted(m.ctx, f.id, names(slices.Concat(f.excl, f.uploaded))); err != nil {
 		return fmt.Errorf("checkpoint aborted: %w", err)
 	}
 	delete(m.inflight, f.id)
@@ -555,15 +544,12 @@ func (m *model) abort(f *mflight) error {
 	if len(left) > 0 {
 		return violated(invModel, "aborted checkpoint %d left %v", f.id, left)
 	}
-	if f.reportsAll {
-		told = f.uploaded
-	}
-	for _, r := range told {
+	for _, r := range f.uploaded {
 		if m.used(r.name) {
 			continue
 		}
 		if _, err := m.store.Size(m.ctx, r.name); !errors.Is(err, snapshot.ErrNotExist) {
-			return violated(invModel, "aborted checkpoint %d left its reported upload %s (%v)", f.id, r.name, err)
+			return violated(invModel, "aborted checkpoint %d left its upload %s (%v)", f.id, r.name, err)
 		}
 	}
 	return nil

@@ -104,7 +104,7 @@ func Open(ctx context.Context, store snapshot.Storage, jobID string, opts Option
 	if err := checkJobID(jobID); err != nil {
 		return nil, fmt.Errorf("open registry: %w", err)
 	}
-	infos, err := snapshot.ListCheckpoints(ctx, store, jobID)
+	points, err := snapshot.ListRestorePoints(ctx, store, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("open registry of job %q: %w", jobID, err)
 	}
@@ -120,19 +120,21 @@ func Open(ctx context.Context, store snapshot.Storage, jobID string, opts Option
 		deferred:     map[string]int64{},
 		nextID:       1,
 	}
-	for _, info := range infos {
-		r.nextID = max(r.nextID, info.ID+1)
+	for _, p := range points {
+		// Stop savepoints took their ids from the job's sequence too.
+		r.nextID = max(r.nextID, p.ID+1)
 		switch {
-		case info.Err == nil:
-			if err := r.register(info.ID, info.Dir, info.Metadata, false); err != nil {
-				r.unreadable = append(r.unreadable, info.Dir)
-				r.log.Warn("checkpoint with an unusable _metadata left alone; no shared file is deleted while it exists", "job", jobID, "dir", info.Dir, "error", err)
+		case p.Kind == snapshot.KindSavepoint:
+		case p.Err == nil:
+			if err := r.register(p.ID, p.Name, p.Metadata, false); err != nil {
+				r.unreadable = append(r.unreadable, p.Name)
+				r.log.Warn("checkpoint with an unusable _metadata left alone; no shared file is deleted while it exists", "job", jobID, "dir", p.Name, "error", err)
 			}
-		case errors.Is(info.Err, snapshot.ErrNotExist):
+		case p.Status() == snapshot.StatusIncomplete:
 			// An unfinished checkpoint: its files are orphans.
 		default:
-			r.unreadable = append(r.unreadable, info.Dir)
-			r.log.Warn("checkpoint with an unreadable _metadata left alone; no shared file is deleted while it exists", "job", jobID, "dir", info.Dir, "error", info.Err)
+			r.unreadable = append(r.unreadable, p.Name)
+			r.log.Warn("checkpoint with an unreadable _metadata left alone; no shared file is deleted while it exists", "job", jobID, "dir", p.Name, "error", p.Err)
 		}
 	}
 	r.log.Debug("checkpoint registry opened", "job", jobID, "retained", len(r.ckpts), "sharedFiles", len(r.files), "nextID", r.nextID)
@@ -293,42 +295,43 @@ func (r *Registry) CheckpointCompleted(ctx context.Context, id int64, md *snapsh
 }
 
 // CheckpointAborted records that checkpoint id will never complete and
-// deletes its directory (a _metadata first, should one have been written
-// after all) and the shared files it uploaded that nothing else uses: those
-// reported with CheckpointUploaded plus uploaded (storage names; names
-// outside the job's shared directory are ignored). Shared files it uploaded
-// and nobody reported stay until SweepOrphans finds them older than the
-// grace period. Deletion is best effort: failures are logged and returned,
-// the files left to the sweeper. A retained checkpoint cannot be aborted.
-func (r *Registry) CheckpointAborted(ctx context.Context, id int64, uploaded []string) error {
+// deletes what this run wrote for it: written are the storage names of the
+// files the run created for it (names unique to the run, so that they are
+// its own whoever else wrote into the directory). Of these, the files of
+// its directory chk-<n>/ are deleted (a _metadata only when written names
+// it: the caller passes it only when the _metadata there is the one it
+// committed, never after losing the commit race with ErrExist), and the
+// shared files that nothing else uses (no retained checkpoint, deferred
+// deletion or other checkpoint in flight). Names elsewhere are ignored, and
+// the directory is never listed: files another writer put there stay.
+// Files of the run that written misses are orphans for SweepOrphans.
+// Deletion is best effort: failures are logged and returned, the files
+// left to the sweeper. A retained checkpoint cannot be aborted.
+func (r *Registry) CheckpointAborted(ctx context.Context, id int64, written []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dir := snapshot.CheckpointDir(r.job, id)
 	if _, ok := r.ckpts[id]; ok || slices.Contains(r.unreadable, dir) {
 		return fmt.Errorf("abort checkpoint %d: it is retained", id)
 	}
-	reported := r.inflight[id]
 	delete(r.inflight, id)
-	var errs []error
-	if err := r.store.Delete(ctx, path.Join(dir, snapshot.MetadataName)); err != nil {
-		errs = append(errs, fmt.Errorf("abort checkpoint %d: %w", id, err))
-	} else if _, err := r.deleteTree(ctx, dir); err != nil {
-		errs = append(errs, fmt.Errorf("abort checkpoint %d: %w", id, err))
-	}
-	names := make(map[string]struct{}, len(reported)+len(uploaded))
-	for n := range reported {
-		names[n] = struct{}{}
-	}
-	for _, n := range uploaded {
-		names[n] = struct{}{}
-	}
-	var orphans []string
-	for n := range names {
-		if r.unused(n) {
+	meta := path.Join(dir, snapshot.MetadataName)
+	var own, orphans []string
+	for _, n := range slices.Sorted(slices.Values(written)) {
+		switch {
+		case n == meta:
+			own = append([]string{n}, own...) // first: the checkpoint stops existing at once
+		case strings.HasPrefix(n, dir+"/"):
+			own = append(own, n)
+		case r.unused(n):
 			orphans = append(orphans, n)
 		}
 	}
-	slices.Sort(orphans)
+	orphans = slices.Compact(orphans)
+	var errs []error
+	if _, err := r.deleteFiles(ctx, slices.Compact(own)); err != nil {
+		errs = append(errs, fmt.Errorf("abort checkpoint %d: %w", id, err))
+	}
 	if _, err := r.deleteShared(ctx, orphans, false); err != nil {
 		errs = append(errs, fmt.Errorf("abort checkpoint %d: %w", id, err))
 	}

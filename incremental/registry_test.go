@@ -394,34 +394,47 @@ func TestAbort(t *testing.T) {
 	r.CheckpointUploaded(3, []string{other.name})
 	r.CheckpointUploaded(7, []string{"ignored"}) // not in flight
 	x := e.file(chk(2, "op/x"))
+	foreign := e.file(chk(2, "op/y")) // another writer's file in the directory
 	to := e.file(snapshot.TaskOwnedDir(testJob) + "/t")
-	err := r.CheckpointAborted(e.ctx, 2, []string{told.name, other.name, to.name, "elsewhere/f", a.name})
+	err := r.CheckpointAborted(e.ctx, 2, []string{told.name, x.name, other.name, to.name, "elsewhere/f", a.name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.want(false, rep.name, told.name, x.name)
-	// referenced, reported by a checkpoint in flight, unreported,
-	// taskowned, outside the job: kept
-	e.want(true, a.name, other.name, silent.name, to.name)
+	e.want(false, told.name, x.name)
+	// referenced, reported by a checkpoint in flight, reported but not
+	// written (a reference), unreported, another writer's, taskowned,
+	// outside the job: kept
+	e.want(true, a.name, other.name, rep.name, silent.name, foreign.name, to.name)
 	if r.NextID() != 4 {
 		t.Fatalf("NextID() = %d", r.NextID())
 	}
 }
 
 // An abort after a _metadata was written after all (a commit that timed
-// out but landed) deletes the _metadata first.
+// out but landed) deletes the _metadata first, when the caller says it is
+// its own; after a lost commit race (the _metadata is the winner's) it
+// deletes only the loser's files.
 func TestAbortAfterCommitLanded(t *testing.T) {
-	e := newEnv(t)
-	r := e.open(1)
-	r.CheckpointStarted(1)
-	x := e.file(chk(1, "x"))
-	e.commit(1, x)
-	e.store.takeDeleted()
-	if err := r.CheckpointAborted(e.ctx, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.store.takeDeleted(); !slices.Equal(got, []string{meta(1), x.name}) {
-		t.Fatalf("deleted %v", got)
+	for _, ours := range []bool{true, false} {
+		t.Run(fmt.Sprintf("own metadata %v", ours), func(t *testing.T) {
+			e := newEnv(t)
+			r := e.open(1)
+			r.CheckpointStarted(1)
+			x, winners := e.file(chk(1, "x-loser")), e.file(chk(1, "x-winner"))
+			e.commit(1, winners)
+			e.store.takeDeleted()
+			written, want := []string{x.name}, []string{x.name}
+			if ours {
+				written, want = append(written, meta(1)), []string{meta(1), x.name}
+			}
+			if err := r.CheckpointAborted(e.ctx, 1, written); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.store.takeDeleted(); !slices.Equal(got, want) {
+				t.Fatalf("deleted %v, want %v", got, want)
+			}
+			e.want(true, winners.name)
+		})
 	}
 }
 
@@ -529,4 +542,32 @@ func TestShortPaths(t *testing.T) {
 	if path.Base(meta(3)) != snapshot.MetadataName {
 		t.Fatal(meta(3))
 	}
+}
+
+// Stop savepoints registered in the job directory took their ids from
+// the job's sequence: NextID stays above them. Neither their pointers nor
+// the lease file are checkpoints, orphans or shared files.
+func TestStopSavepointsAndLeaseFile(t *testing.T) {
+	e := newEnv(t)
+	r := e.open(1)
+	e.complete(r, 3)
+	ptr := snapshot.SavepointPointer{CheckpointID: 7, Location: "/savepoints/savepoint-job-7"}
+	if err := snapshot.RegisterStopSavepoint(e.ctx, e.store, testJob, ptr); err != nil {
+		t.Fatal(err)
+	}
+	lease := e.file(testJob + "/_lease")
+	r = e.open(1)
+	if r.NextID() != 8 || !slices.Equal(r.Retained(), []int64{3}) {
+		t.Fatalf("NextID() = %d, Retained() = %v; want 8 and [3]", r.NextID(), r.Retained())
+	}
+	e.clock = e.clock.Add(24 * time.Hour)
+	if rep, err := r.SweepOrphans(e.ctx, false); err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("sweep deleted %v, %v", rep.Deleted, err)
+	}
+	e.complete(r, 8)
+	if err := r.Discard(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.want(true, lease.name, snapshot.SavepointPointerName(testJob, 7), meta(3))
+	e.want(false, meta(8))
 }

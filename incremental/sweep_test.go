@@ -68,7 +68,7 @@ func TestSweepGracePeriod(t *testing.T) {
 	e.want(true, e.ref1.name, meta(1))
 
 	// Once checkpoint 3 aborts, its leftovers are orphans too.
-	e.r.CheckpointAborted(e.ctx, 3, nil)
+	e.r.CheckpointAborted(e.ctx, 3, e.inflight)
 	late := e.file(shared("late")).name
 	e.store.setModTime(late, e.clock.Add(-time.Hour))
 	rep, err = e.r.SweepOrphans(e.ctx, false)

@@ -1,10 +1,10 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"sort"
 	"strconv"
@@ -46,19 +46,44 @@ func CommitMetadata(ctx context.Context, store Storage, dir string, md *Metadata
 	if err != nil {
 		return err
 	}
-	name := path.Join(dir, MetadataName)
-	w, err := store.Create(ctx, name, CreateOptions{NoOverwrite: true})
-	if err != nil {
-		return fmt.Errorf("commit metadata: %w", err)
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Abort()
-		return fmt.Errorf("commit metadata: %w", err)
-	}
-	if _, err := w.Commit(); err != nil {
+	if err := createNoOverwrite(ctx, store, path.Join(dir, MetadataName), b); err != nil {
 		return fmt.Errorf("commit metadata: %w", err)
 	}
 	return nil
+}
+
+// createNoOverwrite writes b as the new file name with NoOverwrite.
+func createNoOverwrite(ctx context.Context, store Storage, name string, b []byte) error {
+	w, err := store.Create(ctx, name, CreateOptions{NoOverwrite: true})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Abort()
+		return err
+	}
+	_, err = w.Commit()
+	return err
+}
+
+// HoldsMetadata reports whether dir/_metadata holds exactly the encoding
+// of md: after a CommitMetadata of md that failed with an error other than
+// ErrExist (a timeout, a failed fsync of the directory), whether it was
+// published after all and so is the caller's own. A missing _metadata is
+// false, not an error.
+func HoldsMetadata(ctx context.Context, store Storage, dir string, md *Metadata) (bool, error) {
+	want, err := EncodeMetadata(md)
+	if err != nil {
+		return false, err
+	}
+	got, err := readAll(ctx, store, path.Join(dir, MetadataName))
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(got, want), nil
 }
 
 // ReadMetadata reads and decodes dir/_metadata. A missing file gives an
@@ -66,14 +91,9 @@ func CommitMetadata(ctx context.Context, store Storage, dir string, md *Metadata
 // file.
 func ReadMetadata(ctx context.Context, store Storage, dir string) (*Metadata, error) {
 	name := path.Join(dir, MetadataName)
-	rc, err := store.Open(ctx, name)
+	b, err := readAll(ctx, store, name)
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("read metadata %s: %w", name, err)
 	}
 	return DecodeMetadata(name, b)
 }
@@ -122,13 +142,16 @@ func (s CheckpointStatus) String() string {
 }
 
 // Status classifies the checkpoint by its Err.
-func (c *CheckpointInfo) Status() CheckpointStatus {
+func (c *CheckpointInfo) Status() CheckpointStatus { return statusOf(c.Err) }
+
+// statusOf classifies a restore point by the error that makes it unusable.
+func statusOf(err error) CheckpointStatus {
 	switch {
-	case c.Err == nil:
+	case err == nil:
 		return StatusComplete
-	case errors.Is(c.Err, ErrCorrupt):
+	case errors.Is(err, ErrCorrupt):
 		return StatusCorrupt
-	case errors.Is(c.Err, ErrUnsupported):
+	case errors.Is(err, ErrUnsupported):
 		return StatusUnsupported
 	}
 	return StatusIncomplete
@@ -154,11 +177,13 @@ func ListCheckpoints(ctx context.Context, store Storage, jobID string) ([]Checkp
 }
 
 // LatestCheckpoint returns the directory and metadata of the checkpoint of
-// jobID with the highest id whose _metadata is present and valid;
-// directories without one (crashed or truncated commits) are skipped. A
-// _metadata of a newer format version stops the search with an error
-// wrapping ErrUnsupported rather than silently falling back to an older
-// checkpoint. ErrNoCheckpoint if none is found.
+// jobID with the highest id that has a _metadata; directories without one
+// (the process died before the commit) are skipped. A newest _metadata
+// that exists but cannot be read (corrupt, or of a newer format version)
+// stops the search with an error wrapping ErrCorrupt or ErrUnsupported
+// rather than silently falling back to an older checkpoint.
+// ErrNoCheckpoint if none is found. Stop savepoints are not considered:
+// OpenLatestRestorePoint finds the job's newest restore point.
 func LatestCheckpoint(ctx context.Context, store Storage, jobID string) (string, *Metadata, error) {
 	ids, err := checkpointIDs(ctx, store, jobID)
 	if err != nil {
@@ -169,10 +194,10 @@ func LatestCheckpoint(ctx context.Context, store Storage, jobID string) (string,
 		if err != nil {
 			return "", nil, err
 		}
-		switch {
-		case info.Err == nil:
+		switch info.Status() {
+		case StatusComplete:
 			return info.Dir, info.Metadata, nil
-		case errors.Is(info.Err, ErrUnsupported) && !errors.Is(info.Err, ErrCorrupt):
+		case StatusCorrupt, StatusUnsupported:
 			return "", nil, fmt.Errorf("latest checkpoint: %w", info.Err)
 		}
 	}
@@ -188,22 +213,35 @@ func checkpointIDs(ctx context.Context, store Storage, jobID string) ([]int64, e
 	}
 	var ids []int64
 	for _, n := range names {
-		d, ok := strings.CutSuffix(n, "/")
-		if !ok {
-			continue
+		if id, ok := checkpointDirID(n); ok {
+			ids = append(ids, id)
 		}
-		num, ok := strings.CutPrefix(d, checkpointPrefix)
-		if !ok {
-			continue
-		}
-		id, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || id < 0 || strconv.FormatInt(id, 10) != num {
-			continue
-		}
-		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids, nil
+}
+
+// checkpointDirID parses an entry "chk-<n>/" of a job directory listing.
+func checkpointDirID(entry string) (int64, bool) {
+	d, ok := strings.CutSuffix(entry, "/")
+	if !ok {
+		return 0, false
+	}
+	num, ok := strings.CutPrefix(d, checkpointPrefix)
+	if !ok {
+		return 0, false
+	}
+	return canonicalID(num)
+}
+
+// canonicalID parses a checkpoint id in canonical decimal: no sign, no
+// leading zeros.
+func canonicalID(num string) (int64, bool) {
+	id, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || id < 0 || strconv.FormatInt(id, 10) != num {
+		return 0, false
+	}
+	return id, true
 }
 
 // readCheckpoint reads one checkpoint's metadata. The returned error is

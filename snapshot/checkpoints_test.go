@@ -112,8 +112,9 @@ func TestLatestCheckpoint(t *testing.T) {
 		{"only crashed", []setup{dataOnly(1)}, "", ErrNoCheckpoint, nil, []int64{1}},
 		{"highest wins", []setup{commit(2), commit(10), commit(9)}, "job/chk-10", nil, []int64{2, 9, 10}, []int64{2, 9, 10}},
 		{"skip crashed", []setup{commit(4), dataOnly(5)}, "job/chk-4", nil, []int64{4}, []int64{4, 5}},
-		{"skip truncated", []setup{commit(4), truncated(6)}, "job/chk-4", nil, []int64{4}, []int64{4, 6}},
-		{"skip misplaced", []setup{commit(4), misplaced}, "job/chk-4", nil, []int64{4}, []int64{4, 8}},
+		{"truncated stops", []setup{commit(4), truncated(6)}, "", ErrCorrupt, []int64{4}, []int64{4, 6}},
+		{"misplaced stops", []setup{commit(4), misplaced}, "", ErrCorrupt, []int64{4}, []int64{4, 8}},
+		{"crashed above truncated", []setup{commit(4), truncated(6), dataOnly(7)}, "", ErrCorrupt, []int64{4}, []int64{4, 6, 7}},
 		{"ignore other names", []setup{commit(1), raw("job/chk-07/_metadata", nil), raw("job/chk-x/_metadata", nil), raw("job/chk-99", []byte("file")), raw("job/shared/a", nil), raw("job/savepoint-1/_metadata", nil)}, "job/chk-1", nil, []int64{1}, []int64{1}},
 		{"newer version stops", []setup{commit(1), func(t *testing.T, s *FileStorage) {
 			b, _ := EncodeMetadata(checkpointMetadata("job", 2))

@@ -61,6 +61,21 @@ type Job struct {
 	// allow-non-restored-state): a restore may skip state no operator
 	// claims. Default false.
 	IgnoreUnclaimedState bool
+	// UncoveredOutput is execution.state-recovery.uncovered-output: what
+	// the exactly-once file sink does with committed files in its output
+	// directory that the restored snapshot does not cover (all of them
+	// when the job starts without a restore). Default UncoveredOutputFail.
+	UncoveredOutput UncoveredOutput
+	// AdoptLegacyOutput is execution.state-recovery.adopt-legacy-output: a
+	// restored snapshot written before the file sink recorded its committed
+	// files covers every committed file of the output directory. Default
+	// false: such a restore over committed output is refused.
+	AdoptLegacyOutput bool
+	// LeaseTTL is execution.checkpointing.lease-ttl: how long the job's
+	// lease on its checkpoint directory outlives the last renewal on
+	// stores that renew (object stores); > 0. Default
+	// snapshot.DefaultLeaseTTL (30s).
+	LeaseTTL time.Duration
 
 	// Parallelism is parallelism.default, in [1, backend.MaxMaxParallelism]
 	// and at most MaxParallelism when MaxParallelismSet. Default 1.
@@ -104,6 +119,29 @@ func (j *Job) LocalDir() string {
 		return j.LSMLocalDir
 	}
 	return filepath.Join(os.TempDir(), DefaultLSMDirName)
+}
+
+// UncoveredOutput is a value of execution.state-recovery.uncovered-output.
+type UncoveredOutput uint8
+
+// The values of execution.state-recovery.uncovered-output.
+const (
+	// UncoveredOutputFail refuses the start (the default).
+	UncoveredOutputFail UncoveredOutput = iota
+	// UncoveredOutputMoveAside moves the files into a new subdirectory of
+	// the output directory whose name starts with "_", and goes on.
+	UncoveredOutputMoveAside
+)
+
+// String returns the key value, e.g. "FAIL".
+func (u UncoveredOutput) String() string {
+	switch u {
+	case UncoveredOutputFail:
+		return "FAIL"
+	case UncoveredOutputMoveAside:
+		return "MOVE_ASIDE"
+	}
+	return "UncoveredOutput(" + strconv.Itoa(int(u)) + ")"
 }
 
 // BackendType is a value of state.backend.type.

@@ -85,6 +85,7 @@ func TestDefaults(t *testing.T) {
 		Compression: snapshot.CompressionNone,
 		ClaimMode:   backend.NoClaim,
 		Parallelism: 1,
+		LeaseTTL:    snapshot.DefaultLeaseTTL,
 
 		MaxParallelism: 128,
 	}
@@ -203,6 +204,9 @@ func TestParseValid(t *testing.T) {
 		{KeyClaimMode, "no_claim", func(j *Job) any { return j.ClaimMode }, backend.NoClaim},
 
 		{KeyIgnoreUnclaimedState, "true", func(j *Job) any { return j.IgnoreUnclaimedState }, true},
+		{KeyUncoveredOutput, "move_aside", func(j *Job) any { return j.UncoveredOutput }, UncoveredOutputMoveAside},
+		{KeyAdoptLegacyOutput, "true", func(j *Job) any { return j.AdoptLegacyOutput }, true},
+		{KeyLeaseTTL, "2 min", func(j *Job) any { return j.LeaseTTL }, 2 * time.Minute},
 
 		{KeyParallelism, "1", func(j *Job) any { return j.Parallelism }, 1},
 		{KeyParallelism, "4", func(j *Job) any { return j.Parallelism }, 4},
@@ -263,6 +267,8 @@ func TestParseInvalid(t *testing.T) {
 		{KeyIncremental, "1", nil},
 		{KeyIncremental, "", nil},
 		{KeyIgnoreUnclaimedState, "no", nil},
+		{KeyUncoveredOutput, "DELETE", nil},
+		{KeyLeaseTTL, "0", nil},
 		{KeyS3PathStyle, "on", nil},
 
 		{KeyNumRetained, "0", nil},
@@ -650,6 +656,7 @@ s3:
 		NumRetained:   1,
 		Retention:     DeleteOnCancellation,
 		Parallelism:   8,
+		LeaseTTL:      snapshot.DefaultLeaseTTL,
 
 		MaxParallelism: 128,
 		S3:             S3Options{Endpoint: "http://localhost:9000", PathStyle: true},

@@ -24,6 +24,9 @@ const (
 	KeyRecoveryPath         = "execution.state-recovery.path"
 	KeyClaimMode            = "execution.state-recovery.claim-mode"
 	KeyIgnoreUnclaimedState = "execution.state-recovery.ignore-unclaimed-state"
+	KeyUncoveredOutput      = "execution.state-recovery.uncovered-output"
+	KeyAdoptLegacyOutput    = "execution.state-recovery.adopt-legacy-output"
+	KeyLeaseTTL             = "execution.checkpointing.lease-ttl"
 	KeyParallelism          = "parallelism.default"
 	KeyMaxParallelism       = "pipeline.max-parallelism"
 	KeyS3Endpoint           = "s3.endpoint"
@@ -66,6 +69,11 @@ var specs = []spec{
 		return parseEnum(v, &j.ClaimMode, []choice[backend.ClaimMode]{{"NO_CLAIM", backend.NoClaim}, {"CLAIM", backend.Claim}})
 	}},
 	{KeyIgnoreUnclaimedState, "false", func(j *Job, v string) error { return parseBool(v, &j.IgnoreUnclaimedState) }},
+	{KeyUncoveredOutput, UncoveredOutputFail.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.UncoveredOutput, named(UncoveredOutputFail, UncoveredOutputMoveAside))
+	}},
+	{KeyAdoptLegacyOutput, "false", func(j *Job, v string) error { return parseBool(v, &j.AdoptLegacyOutput) }},
+	{KeyLeaseTTL, snapshot.DefaultLeaseTTL.String(), func(j *Job, v string) error { return parseDuration(v, &j.LeaseTTL, true) }},
 	{KeyParallelism, "1", func(j *Job, v string) error {
 		return parseInt(v, &j.Parallelism, 1, backend.MaxMaxParallelism)
 	}},

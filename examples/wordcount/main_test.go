@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -226,4 +227,175 @@ func TestWordcountStopWithSavepoint(t *testing.T) {
 			checkExactlyOnce(t, want, committed(t, out))
 		})
 	}
+}
+
+// lineCount is the number of committed lines in dir.
+func lineCount(t *testing.T, dir string) int { return len(jobtest.CommittedLines(t, dir)) }
+
+// TestWordcountStopThenLatest stops wordcount with SIGTERM (its sink
+// commits the stop savepoint's output), then restarts it with --restore
+// latest, in each retention mode: latest restores the stop savepoint, so
+// the output is exactly once (an older checkpoint, or none when the
+// checkpoints were deleted, would write tens of thousands of counts
+// again).
+func TestWordcountStopThenLatest(t *testing.T) {
+	for _, retention := range []string{"RETAIN_ON_CANCELLATION", "DELETE_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"} {
+		t.Run(retention, func(t *testing.T) {
+			dir := t.TempDir()
+			input := filepath.Join(dir, "input.txt")
+			want := writeInput(t, input, 4000, 11)
+			out := filepath.Join(dir, "out")
+			common := []string{"--input", input, "--output", out, "--restore", "latest",
+				"--set", "execution.checkpointing.externalized-checkpoint-retention=" + retention,
+				"--set", "execution.checkpointing.num-retained=2"}
+			proc := jobtest.Start(t, bin, append(slices.Clone(common), "--parallelism", "3", "--rate", "5000",
+				"--set", "execution.checkpointing.interval=100ms")...)
+			proc.WaitCommitted(t, out)
+			proc.Signal(syscall.SIGTERM)
+			if err := proc.Wait(); err != nil {
+				t.Fatalf("stop: %v\n%s", err, proc.Stderr())
+			}
+			sp := proc.Savepoint(t)
+			total := 0
+			for _, n := range want {
+				total += n
+			}
+			if partial := lineCount(t, out); partial == 0 || partial >= total {
+				t.Fatalf("%d of %d counts committed at the savepoint, want some", partial, total)
+			}
+			_, stderr, code := jobtest.Run(t, bin, append(slices.Clone(common), "--parallelism", "2")...)
+			if code != 0 || !strings.Contains(stderr, sp) {
+				t.Fatalf("restart with --restore latest: exit %d, want a restore of %s:\n%s", code, sp, stderr)
+			}
+			checkExactlyOnce(t, want, committed(t, out))
+		})
+	}
+}
+
+// TestWordcountCorruptNewestMetadata damages the newest _metadata of a job
+// that retains two checkpoints, truncated and with a flipped bit:
+// --restore latest exits 1 naming the file, the older checkpoint and the
+// move-aside command, and writes nothing (falling back silently to the
+// older checkpoint would write its counts again).
+func TestWordcountCorruptNewestMetadata(t *testing.T) {
+	damages := map[string]func([]byte) []byte{
+		"truncated":   func(b []byte) []byte { return b[:len(b)/2] },
+		"bit-flipped": func(b []byte) []byte { b[len(b)/3] ^= 0x08; return b },
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			input := filepath.Join(dir, "input.txt")
+			writeInput(t, input, 3000, 12)
+			out := filepath.Join(dir, "out")
+			args := []string{"--input", input, "--output", out, "--restore", "latest",
+				"--set", "execution.checkpointing.num-retained=2", "--set", "execution.checkpointing.interval=50ms"}
+			if _, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--rate", "10000")...); code != 0 {
+				t.Fatalf("exit %d:\n%s", code, stderr)
+			}
+			chks := retained(t, out, 2)
+			newest := filepath.Join(chks[1], "_metadata")
+			b, err := os.ReadFile(newest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(newest, damage(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := lineCount(t, out)
+			_, stderr, code := jobtest.Run(t, bin, args...)
+			if code != 1 {
+				t.Fatalf("restore latest over a damaged newest _metadata: exit %d, want 1:\n%s", code, stderr)
+			}
+			for _, want := range []string{newest, "--restore " + chks[0], "stated checkpoint move-aside " + chks[1]} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr does not name %q:\n%s", want, stderr)
+				}
+			}
+			if after := lineCount(t, out); after != before {
+				t.Fatalf("the refused restore changed the output: %d lines, were %d", after, before)
+			}
+		})
+	}
+}
+
+// retained returns the n checkpoint directories of the job writing to
+// out, oldest first; it fails t if there are not n.
+func retained(t *testing.T, out string, n int) []string {
+	t.Helper()
+	chks, _ := filepath.Glob(filepath.Join(out, "_checkpoints", "wordcount", "chk-*"))
+	if len(chks) != n {
+		t.Fatalf("checkpoints %v, want the %d retained", chks, n)
+	}
+	id := func(dir string) int {
+		n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "chk-"))
+		return n
+	}
+	slices.SortFunc(chks, func(a, b string) int { return id(a) - id(b) })
+	return chks
+}
+
+// twoInstanceStorages are the checkpoint storages the two-instance test
+// runs on: each gives the extra arguments that put a job's checkpoints
+// there (none: the output's _checkpoints on the file system).
+var twoInstanceStorages = map[string]func(t *testing.T) []string{
+	"file": func(*testing.T) []string { return nil },
+}
+
+// TestWordcountTwoInstances starts a second instance of a running job on
+// the same output and checkpoint directory: it exits 2 naming the first
+// as the holder of the job's lease, before touching anything, and the
+// first finishes exactly once.
+func TestWordcountTwoInstances(t *testing.T) {
+	for name, storage := range twoInstanceStorages {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			input := filepath.Join(dir, "input.txt")
+			want := writeInput(t, input, 6000, 13)
+			out := filepath.Join(dir, "out")
+			args := append([]string{"--input", input, "--output", out, "--restore", "latest", "--rate", "4000",
+				"--set", "execution.checkpointing.interval=100ms"}, storage(t)...)
+			first := jobtest.Start(t, bin, args...)
+			first.WaitCommitted(t, out)
+			_, stderr, code := jobtest.Run(t, bin, args...)
+			if code != 2 || !strings.Contains(stderr, fmt.Sprintf("held by pid %d", first.PID())) {
+				t.Fatalf("second instance: exit %d, want 2 naming pid %d:\n%s", code, first.PID(), stderr)
+			}
+			if err := first.WaitTimeout(time.Minute); err != nil {
+				t.Fatalf("first instance: %v\n%s", err, first.Stderr())
+			}
+			checkExactlyOnce(t, want, committed(t, out))
+		})
+	}
+}
+
+// TestWordcountOlderCheckpoint restores an explicitly older checkpoint
+// into an output that holds the commits of newer ones: exit 1 naming the
+// newest such file, and with uncovered-output MOVE_ASIDE the newer files
+// are moved aside and the output is exactly once.
+func TestWordcountOlderCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.txt")
+	want := writeInput(t, input, 3000, 14)
+	out := filepath.Join(dir, "out")
+	args := []string{"--input", input, "--output", out, "--set", "execution.checkpointing.num-retained=3", "--set", "execution.checkpointing.interval=50ms"}
+	if _, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--rate", "10000")...); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	chks := retained(t, out, 3)
+	before := lineCount(t, out)
+	_, stderr, code := jobtest.Run(t, bin, append(slices.Clone(args), "--restore", chks[0])...)
+	if code != 1 || !strings.Contains(stderr, "does not cover") || !strings.Contains(stderr, filepath.Join(out, "part-")) ||
+		!strings.Contains(stderr, "execution.state-recovery.uncovered-output: MOVE_ASIDE") {
+		t.Fatalf("restore of the oldest checkpoint: exit %d, want 1 naming the newest uncovered file:\n%s", code, stderr)
+	}
+	if after := lineCount(t, out); after != before {
+		t.Fatalf("the refused restore changed the output: %d lines, were %d", after, before)
+	}
+	_, stderr, code = jobtest.Run(t, bin, append(slices.Clone(args), "--restore", chks[0],
+		"--set", "execution.state-recovery.uncovered-output=MOVE_ASIDE")...)
+	if code != 0 || !strings.Contains(stderr, "moved aside") {
+		t.Fatalf("restore with MOVE_ASIDE: exit %d:\n%s", code, stderr)
+	}
+	checkExactlyOnce(t, want, committed(t, out))
 }

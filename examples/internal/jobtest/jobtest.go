@@ -135,27 +135,55 @@ func (p *Process) Stdout() string { return p.stdout.String() }
 // Stderr is what the process has written to stderr so far.
 func (p *Process) Stderr() string { return p.stderr.String() }
 
+// PID is the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // WaitCommitted waits until dir holds some committed output (a part-
 // file) of the process. It fails t, after killing the process, if the
 // process exits first or nothing is committed within 20 s.
 func (p *Process) WaitCommitted(t testing.TB, dir string) {
 	t.Helper()
+	p.waitOutput(t, "committed anything", func() bool {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "part-") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// WaitCommittedBeyond waits until the committed output in dir holds more
+// than lines lines: a checkpoint committed after the one that left lines.
+// It fails t as WaitCommitted does.
+func (p *Process) WaitCommittedBeyond(t testing.TB, dir string, lines int) {
+	t.Helper()
+	p.waitOutput(t, fmt.Sprintf("committed more than %d lines", lines), func() bool {
+		n := 0
+		// A part file may be renamed into place while it is read: count
+		// again on the next poll.
+		err := jobcli.ReadCommitted(dir, func(string, string) error { n++; return nil })
+		return err == nil && n > lines
+	})
+}
+
+// waitOutput polls done every 50 ms until it holds, for at most 20 s.
+func (p *Process) waitOutput(t testing.TB, what string, done func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			t.Fatalf("the job ended before it committed anything: %v\n%s", p.err, p.Stderr())
+			t.Fatalf("the job ended before it %s: %v\n%s", what, p.err, p.Stderr())
 		case <-time.After(50 * time.Millisecond):
 		}
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "part-") {
-				return
-			}
+		if done() {
+			return
 		}
 	}
 	p.Kill()
-	t.Fatalf("nothing committed after 20s\n%s", p.Stderr())
+	t.Fatalf("the job had not %s after 20s\n%s", what, p.Stderr())
 }
 
 // syncBuffer is a bytes.Buffer that the process's output copier and the

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // Recovery describes a job that writes one line per result, each result
@@ -25,14 +24,15 @@ type Recovery struct {
 	Want map[string]int
 }
 
-// KillRestore runs the job at parallelism 2, kills it with SIGKILL 300 ms
-// after it first committed output, restarts it at parallelism 3 with
-// --restore latest and checks that its output is Want, exactly once.
+// KillRestore runs the job at parallelism 2, kills it with SIGKILL once
+// a checkpoint after the first one committed output, restarts it at
+// parallelism 3 with --restore latest and checks that its output is Want,
+// exactly once.
 func (r Recovery) KillRestore(t *testing.T) {
 	t.Helper()
 	p := Start(t, r.Bin, append(slices.Clone(r.Args), "--parallelism", "2")...)
 	p.WaitCommitted(t, r.Out)
-	time.Sleep(300 * time.Millisecond)
+	p.WaitCommittedBeyond(t, r.Out, Total(Committed(t, r.Out)))
 	p.Kill()
 	partial := Total(Committed(t, r.Out))
 	if partial >= len(r.Want) {
