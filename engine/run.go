@@ -236,6 +236,13 @@ func checkRunnable(cfg *config.Job) error {
 	if cfg.Name == "" {
 		errs = append(errs, fmt.Errorf("%w: pipeline.name is not set", ErrConfig))
 	}
+	for _, l := range []struct{ key, value string }{
+		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
+	} {
+		if loc, err := snapshot.ParseLocation(l.value); err == nil && loc.Scheme == "stated" {
+			errs = append(errs, fmt.Errorf("%w: %s %q: stated:// locations need the stated service, which does not exist yet (the next release adds it): use a path, file:// or s3:// for now", ErrConfig, l.key, l.value))
+		}
+	}
 	return errors.Join(errs...)
 }
 
