@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stated-io/stated/snapshot"
+)
+
+// savepointRow is one line of `stated savepoints list`.
+type savepointRow struct {
+	Job string `json:"job,omitempty"`
+	// ID is the checkpoint id the savepoint took, 0 when its _metadata
+	// cannot be read.
+	ID int64 `json:"id"`
+	// Status is complete, incomplete (no _metadata: its writing never
+	// finished), corrupt or unsupported.
+	Status    string     `json:"status"`
+	Error     string     `json:"error,omitempty"`
+	Path      string     `json:"path"`
+	Kind      string     `json:"kind,omitempty"`
+	Completed *time.Time `json:"completed,omitempty"`
+	// Bytes is the size of the files it references: what a restore reads.
+	Bytes int64 `json:"bytes"`
+	Files int   `json:"files"`
+}
+
+func newSavepointsListCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list DIR",
+		Short: "List the savepoints in a savepoint directory",
+		Long: `List the savepoints in DIR (execution.checkpointing.savepoint-dir): job,
+checkpoint id, kind, completion time, size, file count, status and
+directory. Every savepoint-* directory is listed, and every other one
+with a _metadata; DIR may also be one savepoint's directory.
+
+The status is complete, incomplete (no _metadata: the writing of the
+savepoint never finished), corrupt or unsupported (named below the
+table). DIR must exist: nothing is created.`,
+		Example: `  stated savepoints list out/_savepoints --json`,
+		Args:    exactArgs("DIR"),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			store, err := g.openDir(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			infos, err := snapshot.ListSavepoints(ctx, store, "")
+			if err != nil {
+				return err
+			}
+			rows := []savepointRow{}
+			for _, in := range infos {
+				row := savepointRow{ID: in.ID, Status: in.Status().String(), Path: locate(store, in.Dir)}
+				if md := in.Metadata; md != nil {
+					row.Job, row.Kind, row.Completed = md.JobID, md.Kind.String(), utc(md.Completed)
+					files := referencedFiles(in.Dir, md)
+					for _, size := range files {
+						row.Bytes += size
+					}
+					row.Files = len(files)
+				} else if in.Status() != snapshot.StatusIncomplete {
+					row.Error = wholeError(store, in.Err).Error()
+				}
+				rows = append(rows, row)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), rows)
+			}
+			return printSavepoints(cmd.OutOrStdout(), args[0], rows)
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of savepoints")
+	return cmd
+}
+
+func printSavepoints(w io.Writer, dir string, rows []savepointRow) error {
+	if len(rows) == 0 {
+		fmt.Fprintf(w, "no savepoints in %s\n", dir)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tID\tKIND\tCOMPLETED\tSIZE\tFILES\tSTATUS\tPATH")
+	for _, r := range rows {
+		job, id, kind, size, files := "-", "-", "-", "-", "-"
+		if r.Kind != "" {
+			job, id, kind, size, files = r.Job, fmt.Sprint(r.ID), r.Kind, bytesText(r.Bytes), fmt.Sprint(r.Files)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", job, id, kind, timeText(r.Completed), size, files, r.Status, r.Path)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", r.Path, r.Error)
+		}
+	}
+	return nil
+}
