@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"maps"
 	"os"
@@ -58,23 +59,35 @@ func newJob(cfg *config.Job, onCheckpoint func(engine.CheckpointStats)) *engine.
 	return j
 }
 
-// runJob runs the test job until it completed n checkpoints, then stops
-// it with a savepoint.
-func runJob(t *testing.T, cfg *config.Job, n int) *engine.Result {
+// The ways runJob ends the test job.
+const (
+	cancel        = false // cancel it: its checkpoints are retained
+	withSavepoint = true  // stop it with a savepoint
+)
+
+// runJob runs the test job until it completed n checkpoints, then cancels
+// it or stops it with a savepoint.
+func runJob(t *testing.T, cfg *config.Job, n int, savepoint bool) *engine.Result {
 	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	var j *engine.Job
 	var completed atomic.Int32
 	j = newJob(cfg, func(s engine.CheckpointStats) {
 		if s.Err == nil && s.Kind == snapshot.KindCheckpoint && int(completed.Add(1)) == n {
-			j.StopWithSavepoint()
+			if savepoint {
+				j.StopWithSavepoint()
+			} else {
+				stop()
+			}
 		}
 	})
-	res, err := j.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Savepoint == "" {
-		t.Fatalf("the job did not stop with a savepoint: %+v", res)
+	res, err := j.Run(ctx)
+	switch {
+	case !savepoint && !errors.Is(err, context.Canceled):
+		t.Fatalf("the cancelled job: %v", err)
+	case savepoint && (err != nil || res.Savepoint == ""):
+		t.Fatalf("the job did not stop with a savepoint: %+v, %v", res, err)
 	}
 	return res
 }
@@ -84,7 +97,7 @@ func runJob(t *testing.T, cfg *config.Job, n int) *engine.Result {
 // that directory.
 func makeCheckpoints(t *testing.T, dir string) string {
 	t.Helper()
-	runJob(t, jobConfig(t, dir, nil), 3)
+	runJob(t, jobConfig(t, dir, nil), 3, cancel)
 	return filepath.Join(dir, "checkpoints")
 }
 
@@ -188,13 +201,15 @@ func TestListAndInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	damaged := slices.Sorted(maps.Keys(referencedFiles(chkName, mdata)))[:2]
-	for _, p := range damaged {
-		if err := os.WriteFile(filepath.Join(ckpts, p), []byte("garbage"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(ckpts, damaged[0]), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ckpts, damaged[1])); err != nil {
+		t.Fatal(err)
 	}
 	out, _, code = stated(t, "checkpoint", "inspect", chk, "--verify")
-	if code != 1 || strings.Count(out, "verify: BAD") != 2 || !strings.Contains(out, filepath.Join(ckpts, damaged[0])) || !strings.Contains(out, filepath.Join(ckpts, damaged[1])) {
+	if code != 1 || strings.Count(out, "verify: BAD") != 2 || !strings.Contains(out, "verify: BAD corrupt "+filepath.Join(ckpts, damaged[0])) ||
+		!strings.Contains(out, "verify: BAD "+filepath.Join(ckpts, damaged[1])+": snapshot: does not exist\n") {
 		t.Fatalf("inspect of damaged files: exit %d\n%s", code, out)
 	}
 	out, _, code = stated(t, "checkpoint", "inspect", chk, "--verify", "--json")
