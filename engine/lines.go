@@ -164,4 +164,4 @@ func (r *lineReader) Offset() int64 { return r.pos }
 // Checksum implements SplitChecksummer: the CRC32C of the bytes [Start,
 // Offset) of the split, as 8 hex digits.
 func (r *lineReader) Checksum() string { return fmt.Sprintf("%08x", r.crc) }
-func (r *lineReader) Close() error  { return r.f.Close() }
+func (r *lineReader) Close() error     { return r.f.Close() }
