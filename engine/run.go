@@ -468,15 +468,24 @@ func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.St
 	}
 	store, name, err := snapshot.OpenSnapshotPath(ctx, p, opts)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", p, err)
+		return restorePathError(p, err)
 	}
 	dir, md, err := snapshot.ResolveRestorePath(ctx, store, name)
 	if err != nil {
 		store.Close()
-		return fmt.Errorf("restore %s: %w", p, err)
+		return restorePathError(p, err)
 	}
 	rs.store, rs.owned, rs.dir, rs.md, rs.location = store, true, dir, md, strings.TrimSuffix(strings.TrimSuffix(p, "/"+snapshot.MetadataName), "/")
 	return nil
+}
+
+// restorePathError is the error of a restore path that cannot be opened:
+// one that names no checkpoint or savepoint is a bad value (ErrConfig).
+func restorePathError(p string, err error) error {
+	if errors.Is(err, snapshot.ErrNotExist) || errors.Is(err, snapshot.ErrInvalidName) {
+		return fmt.Errorf("%w: execution.state-recovery.path %s: %w", ErrConfig, p, err)
+	}
+	return fmt.Errorf("restore %s: %w", p, err)
 }
 
 // sameCheckpoint reports whether the restored directory is checkpoint

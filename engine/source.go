@@ -121,7 +121,7 @@ func openSource[T any](env *opEnv, src Source[T]) (*sourceOp[T], error) {
 	restored := env.restore != nil && env.restore.op != nil
 	if restored {
 		if err := states.Restore(env.ctx, env.restore.store, env.restore.dir, env.restore.op.Subtasks); err != nil {
-			return nil, fmt.Errorf("source %q: %w", env.node.uid, err)
+			return nil, err // names the operator
 		}
 	}
 	st, err := backend.GetListOperatorState(states, splitsStateName, splitSerializer)
