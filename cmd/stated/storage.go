@@ -59,14 +59,25 @@ func (g *globalFlags) storageOptions() (snapshot.StorageOptions, error) {
 }
 
 // checkLocation refuses, as a usage error, a location that names no
-// storage stated can open.
-func checkLocation(location string) error {
+// storage stated can open, or one whose settings are wrong (the s3.* keys
+// of an s3:// location), before anything is opened.
+func checkLocation(location string, opts snapshot.StorageOptions) error {
 	loc, err := snapshot.ParseLocation(location)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if loc.Scheme == "stated" {
+	switch loc.Scheme {
+	case "stated":
 		return usagef("%s: stated:// locations need the stated service, which does not exist yet (the next release adds `stated serve`); use a path, file:// or s3:// for now", location)
+	case "s3":
+		if opts.S3.Endpoint == "" {
+			return usagef("%s: s3:// locations need --set s3.endpoint=http://HOST:PORT (or https://...)", location)
+		}
+		s3 := opts.S3
+		s3.EnsureDefaults()
+		if err := s3.Validate(); err != nil {
+			return usagef("%s: %v", location, err)
+		}
 	}
 	return nil
 }
@@ -78,7 +89,7 @@ func (g *globalFlags) openDir(ctx context.Context, location string) (snapshot.St
 	if err != nil {
 		return nil, err
 	}
-	if err := checkLocation(location); err != nil {
+	if err := checkLocation(location, opts); err != nil {
 		return nil, err
 	}
 	opts.MustExist = true
@@ -93,7 +104,7 @@ func (g *globalFlags) openAbove(ctx context.Context, location string, levels int
 	if err != nil {
 		return nil, "", err
 	}
-	if err := checkLocation(location); err != nil {
+	if err := checkLocation(location, opts); err != nil {
 		return nil, "", err
 	}
 	store, name, err := snapshot.OpenAbove(ctx, location, levels, opts)

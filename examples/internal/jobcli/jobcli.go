@@ -155,7 +155,32 @@ func (f *Flags) Config(name, output string) (*config.Job, error) {
 	if f.Restore != "" {
 		values[config.KeyRecoveryPath] = f.Restore
 	}
-	return config.Parse(values)
+	cfg, err := config.Parse(values)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, checkS3(cfg)
+}
+
+// checkS3 checks the s3.* keys when a location of cfg is s3://, so that a
+// missing or bad one is a configuration error before the job starts.
+func checkS3(cfg *config.Job) error {
+	for _, l := range []struct{ key, value string }{
+		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
+	} {
+		if loc, err := snapshot.ParseLocation(l.value); err != nil || loc.Scheme != "s3" {
+			continue
+		}
+		s3 := cfg.StorageOptions().S3
+		if s3.Endpoint == "" {
+			return fmt.Errorf("%s %s: s3:// locations need s3.endpoint (--set s3.endpoint=http://HOST:PORT)", l.key, l.value)
+		}
+		s3.EnsureDefaults()
+		if err := s3.Validate(); err != nil {
+			return fmt.Errorf("%s %s: %w", l.key, l.value, err)
+		}
+	}
+	return nil
 }
 
 // Usage reports err, a failure to parse or check the flags or to make the
