@@ -146,7 +146,7 @@ func (r *Registry) prunePlan(ctx context.Context, ids []int64) ([]string, error)
 	for _, id := range ids {
 		c := r.ckpts[id]
 		out = append(out, path.Join(c.dir, snapshot.MetadataName))
-		names, err := listTree(ctx, r.store, c.dir)
+		names, err := snapshot.ListFiles(ctx, r.store, c.dir)
 		if err != nil {
 			return out, fmt.Errorf("list %s: %w", c.dir, err)
 		}

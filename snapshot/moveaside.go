@@ -140,7 +140,7 @@ func MoveCheckpointAside(ctx context.Context, store Storage, dir string, opts Mo
 	if err != nil {
 		return MovedAside{}, fmt.Errorf("move checkpoint %s aside: %w", dir, err)
 	}
-	files, err := listFiles(ctx, store, info.Dir)
+	files, err := ListFiles(ctx, store, info.Dir)
 	if err != nil {
 		return MovedAside{}, fmt.Errorf("move checkpoint %s aside: %w", dir, err)
 	}
@@ -296,27 +296,4 @@ func parseCheckpointDir(dir string) (string, int64, error) {
 		return "", 0, fmt.Errorf("%q is not a checkpoint directory <job>/chk-<n>: %w", dir, ErrInvalidName)
 	}
 	return job, id, nil
-}
-
-// listFiles returns the storage names of every file under dir,
-// recursively.
-func listFiles(ctx context.Context, store Storage, dir string) ([]string, error) {
-	entries, err := store.List(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		p := path.Join(dir, e)
-		if strings.HasSuffix(e, "/") {
-			sub, err := listFiles(ctx, store, p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sub...)
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }

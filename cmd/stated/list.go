@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,13 +67,9 @@ DIR must exist: nothing is created. Exit code 0 whatever the statuses.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if rows == nil {
-					rows = []checkpointRow{}
-				}
-				return writeJSON(cmd.OutOrStdout(), rows)
-			}
-			return printCheckpoints(cmd.OutOrStdout(), args[0], rows)
+			return writeList(cmd.OutOrStdout(), asJSON, rows, func(w io.Writer, rows []checkpointRow) error {
+				return printCheckpoints(w, args[0], rows)
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of checkpoints")
@@ -86,24 +81,19 @@ func printCheckpoints(w io.Writer, dir string, rows []checkpointRow) error {
 		fmt.Fprintf(w, "no checkpoints under %s\n", dir)
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tID\tSTATUS\tCOMPLETED\tFULL\tINCREMENTAL\tFILES\tPATH")
+	var cells [][]string
+	var notes []string
 	for _, r := range rows {
 		full, incr, files := "-", "-", "-"
 		if r.Kind != "" {
 			full, incr, files = bytesText(r.FullBytes), bytesText(r.IncrementalBytes), fmt.Sprint(r.Files)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Job, r.ID, r.Status, timeText(r.Completed), full, incr, files, r.Path)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range rows {
+		cells = append(cells, []string{r.Job, fmt.Sprint(r.ID), r.Status, timeText(r.Completed), full, incr, files, r.Path})
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s %d: %s\n", r.Job, r.ID, r.Error)
+			notes = append(notes, fmt.Sprintf("%s %d: %s", r.Job, r.ID, r.Error))
 		}
 	}
-	return nil
+	return writeTable(w, []string{"JOB", "ID", "STATUS", "COMPLETED", "FULL", "INCREMENTAL", "FILES", "PATH"}, cells, notes)
 }
 
 // listCheckpoints lists the checkpoints of every job under dir, or of the

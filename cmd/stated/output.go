@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -16,6 +18,35 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeList writes rows as a JSON array (never null) with asJSON, else as
+// table does.
+func writeList[T any](w io.Writer, asJSON bool, rows []T, table func(io.Writer, []T) error) error {
+	if asJSON {
+		if rows == nil {
+			rows = []T{}
+		}
+		return writeJSON(w, rows)
+	}
+	return table(w, rows)
+}
+
+// writeTable writes a header and rows of cells in aligned columns, then
+// the notes (the reasons of bad rows), one a line.
+func writeTable(w io.Writer, header []string, rows [][]string, notes []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	return nil
 }
 
 // utc returns t in UTC for JSON, or nil for the zero time.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,10 +69,9 @@ table). DIR must exist: nothing is created.`,
 				}
 				rows = append(rows, row)
 			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), rows)
-			}
-			return printSavepoints(cmd.OutOrStdout(), args[0], rows)
+			return writeList(cmd.OutOrStdout(), asJSON, rows, func(w io.Writer, rows []savepointRow) error {
+				return printSavepoints(w, args[0], rows)
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of savepoints")
@@ -85,22 +83,17 @@ func printSavepoints(w io.Writer, dir string, rows []savepointRow) error {
 		fmt.Fprintf(w, "no savepoints in %s\n", dir)
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tID\tKIND\tCOMPLETED\tSIZE\tFILES\tSTATUS\tPATH")
+	var cells [][]string
+	var notes []string
 	for _, r := range rows {
 		job, id, kind, size, files := "-", "-", "-", "-", "-"
 		if r.Kind != "" {
 			job, id, kind, size, files = r.Job, fmt.Sprint(r.ID), r.Kind, bytesText(r.Bytes), fmt.Sprint(r.Files)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", job, id, kind, timeText(r.Completed), size, files, r.Status, r.Path)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range rows {
+		cells = append(cells, []string{job, id, kind, timeText(r.Completed), size, files, r.Status, r.Path})
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s: %s\n", r.Path, r.Error)
+			notes = append(notes, fmt.Sprintf("%s: %s", r.Path, r.Error))
 		}
 	}
-	return nil
+	return writeTable(w, []string{"JOB", "ID", "KIND", "COMPLETED", "SIZE", "FILES", "STATUS", "PATH"}, cells, notes)
 }
