@@ -67,20 +67,14 @@ DIR must exist: nothing is created. Exit code 0 whatever the statuses.`,
 			if err != nil {
 				return err
 			}
-			return writeList(cmd.OutOrStdout(), asJSON, rows, func(w io.Writer, rows []checkpointRow) error {
-				return printCheckpoints(w, args[0], rows)
-			})
+			return writeList(cmd.OutOrStdout(), asJSON, rows, "no checkpoints under "+args[0], printCheckpoints)
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of checkpoints")
 	return cmd
 }
 
-func printCheckpoints(w io.Writer, dir string, rows []checkpointRow) error {
-	if len(rows) == 0 {
-		fmt.Fprintf(w, "no checkpoints under %s\n", dir)
-		return nil
-	}
+func printCheckpoints(w io.Writer, rows []checkpointRow) error {
 	var cells [][]string
 	var notes []string
 	for _, r := range rows {
@@ -151,18 +145,35 @@ func jobRows(ctx context.Context, store snapshot.Storage, job string) ([]checkpo
 // infoRow is the row of a checkpoint, its incremental size left to the
 // caller.
 func infoRow(store snapshot.Storage, job string, in snapshot.CheckpointInfo) checkpointRow {
-	row := checkpointRow{Job: job, ID: in.ID, Status: in.Status().String(), Path: locate(store, in.Dir)}
-	switch {
-	case in.Metadata != nil:
-		md := in.Metadata
-		row.Kind, row.Completed = md.Kind.String(), utc(md.Completed)
+	sum := summarize(store, in)
+	return checkpointRow{Job: job, ID: in.ID, Status: in.Status().String(), Path: locate(store, in.Dir), Error: sum.err,
+		Kind: sum.kind, Completed: sum.completed, FullBytes: sum.bytes, Files: sum.files}
+}
+
+// summary is what a listing shows of a checkpoint or savepoint.
+type summary struct {
+	kind      string
+	completed *time.Time
+	// bytes and files count the files it references.
+	bytes int64
+	files int
+	// err says why its _metadata cannot be read; "" for a complete or an
+	// incomplete one.
+	err string
+}
+
+func summarize(store snapshot.Storage, in snapshot.CheckpointInfo) summary {
+	var s summary
+	switch md := in.Metadata; {
+	case md != nil:
+		s.kind, s.completed = md.Kind.String(), utc(md.Completed)
 		files := referencedFiles(in.Dir, md)
 		for _, size := range files {
-			row.FullBytes += size
+			s.bytes += size
 		}
-		row.Files = len(files)
+		s.files = len(files)
 	case in.Status() != snapshot.StatusIncomplete:
-		row.Error = wholeError(store, in.Err).Error()
+		s.err = wholeError(store, in.Err).Error()
 	}
-	return row
+	return s
 }

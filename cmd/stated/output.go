@@ -21,13 +21,17 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeList writes rows as a JSON array (never null) with asJSON, else as
-// table does.
-func writeList[T any](w io.Writer, asJSON bool, rows []T, table func(io.Writer, []T) error) error {
-	if asJSON {
+// table does, or the line none when there are no rows.
+func writeList[T any](w io.Writer, asJSON bool, rows []T, none string, table func(io.Writer, []T) error) error {
+	switch {
+	case asJSON:
 		if rows == nil {
 			rows = []T{}
 		}
 		return writeJSON(w, rows)
+	case len(rows) == 0:
+		_, err := fmt.Fprintln(w, none)
+		return err
 	}
 	return table(w, rows)
 }

@@ -56,33 +56,22 @@ table). DIR must exist: nothing is created.`,
 			}
 			rows := []savepointRow{}
 			for _, in := range infos {
-				row := savepointRow{ID: in.ID, Status: in.Status().String(), Path: locate(store, in.Dir)}
-				if md := in.Metadata; md != nil {
-					row.Job, row.Kind, row.Completed = md.JobID, md.Kind.String(), utc(md.Completed)
-					files := referencedFiles(in.Dir, md)
-					for _, size := range files {
-						row.Bytes += size
-					}
-					row.Files = len(files)
-				} else if in.Status() != snapshot.StatusIncomplete {
-					row.Error = wholeError(store, in.Err).Error()
+				sum := summarize(store, in)
+				row := savepointRow{ID: in.ID, Status: in.Status().String(), Path: locate(store, in.Dir), Error: sum.err,
+					Kind: sum.kind, Completed: sum.completed, Bytes: sum.bytes, Files: sum.files}
+				if in.Metadata != nil {
+					row.Job = in.Metadata.JobID
 				}
 				rows = append(rows, row)
 			}
-			return writeList(cmd.OutOrStdout(), asJSON, rows, func(w io.Writer, rows []savepointRow) error {
-				return printSavepoints(w, args[0], rows)
-			})
+			return writeList(cmd.OutOrStdout(), asJSON, rows, "no savepoints in "+args[0], printSavepoints)
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of savepoints")
 	return cmd
 }
 
-func printSavepoints(w io.Writer, dir string, rows []savepointRow) error {
-	if len(rows) == 0 {
-		fmt.Fprintf(w, "no savepoints in %s\n", dir)
-		return nil
-	}
+func printSavepoints(w io.Writer, rows []savepointRow) error {
 	var cells [][]string
 	var notes []string
 	for _, r := range rows {
