@@ -12,11 +12,10 @@ import (
 // what prune must never touch: an unfinished checkpoint, a savepoint kept
 // in the job's directory and a taskowned file.
 type pruneFixture struct {
-	e                             *env
-	a, b, c, d                    ref // shared: a by 1 and 2; b by 2 and 3; c by 3; d by 4
-	x1, x2, x3, x4                ref // exclusive files of chk-1..4
-	incomplete, savepoint, owned  ref
-	metaIncomplete, metaSavepoint string
+	e                            *env
+	a, b, c, d                   ref // shared: a by 1 and 2; b by 2 and 3; c by 3; d by 4
+	x1, x2, x3, x4               ref // exclusive files of chk-1..4
+	incomplete, savepoint, owned ref
 }
 
 func newPruneFixture(t *testing.T) *pruneFixture {
