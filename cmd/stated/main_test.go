@@ -269,6 +269,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"checkpoint", "inspect", "s3://bucket/checkpoints/job1/chk-1", "--set", "s3.endpoint=ftp://host:21"}, "s3.endpoint"},
 		{[]string{"checkpoints", "list", "s3://bucket/checkpoints", "--set", "s3.endpoint=http://127.0.0.1:1", "--set", "s3.access-key=only"}, "s3.secret-key"},
 		{[]string{"checkpoint", "inspect", "/"}, "not a checkpoint or savepoint directory"},
+		{[]string{"checkpoint", "move-aside", filepath.Join(dir, "job", "shared")}, "want a chk-<n> directory"},
 		{[]string{"checkpoint", "gc", dir, "--grace", "-1s"}, "--grace -1s"},
 		{[]string{"checkpoint", "gc", dir, "--grace", "soon"}, "--grace"},
 		{[]string{"checkpoints", "prune", dir}, "--keep N is required"},

@@ -58,6 +58,9 @@ job is stopped.`,
 			}
 			defer store.Close()
 			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force})
+			if errors.Is(err, snapshot.ErrInvalidName) {
+				return usagef("checkpoint move-aside: %s: want a chk-<n> directory or its _metadata", args[0])
+			}
 			if errors.Is(err, snapshot.ErrCheckpointComplete) {
 				return fmt.Errorf("%s is a complete checkpoint, a valid restore point: --restore latest would restore an older one without it; add --force to move it aside all the same", locate(store, name))
 			}
