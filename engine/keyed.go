@@ -45,7 +45,7 @@ func newKeyedBackend[K comparable](env *opEnv, keySer backend.Serializer[K]) (ba
 		src.Mode = r.mode
 		if err := b.Restore(env.ctx, src); err != nil {
 			b.Close()
-			return nil, fmt.Errorf("operator %q: %w", env.node.uid, err)
+			return nil, err // names the operator
 		}
 	}
 	return b, nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"strconv"
@@ -13,7 +14,11 @@ import (
 // Lines returns a source of the lines of a text file, without their line
 // ends ("\n" or "\r\n"). The file is split into byte ranges; a line
 // belongs to the range its first byte is in. The file must not change
-// while a job reads it or between a checkpoint and its restore.
+// while a job reads it or between a checkpoint and its restore: each split
+// stores the CRC32C of the bytes it consumed (Split.Checksum), and a
+// restore refuses a file that no longer holds them, naming it, rather than
+// read on from an offset into other content. (Splits of snapshots written
+// before the checksum existed are restored unchecked.)
 func Lines(path string) Source[string] { return linesSource{path} }
 
 type linesSource struct{ path string }
@@ -59,6 +64,11 @@ func (l linesSource) Open(_ context.Context, s Split) (SplitReader[string], erro
 		f.Close()
 		return nil, fmt.Errorf("input %s (%d bytes) does not hold split [%d, %d) at offset %d: the file changed since the checkpoint", l.path, fi.Size(), s.Start, s.End, s.Offset)
 	}
+	crc, err := l.consumedCRC(f, s)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	pos := s.Offset
 	if pos == s.Start && pos > 0 {
 		// The split starts with the first line that begins at or after
@@ -72,6 +82,7 @@ func (l linesSource) Open(_ context.Context, s Split) (SplitReader[string], erro
 			br := bufio.NewReader(io.NewSectionReader(f, pos, fi.Size()-pos))
 			skipped, err := br.ReadBytes('\n')
 			pos += int64(len(skipped))
+			crc = crc32.Update(crc, castagnoli, skipped)
 			if err != nil && err != io.EOF {
 				f.Close()
 				return nil, fmt.Errorf("input %s: %w", l.path, err)
@@ -82,8 +93,32 @@ func (l linesSource) Open(_ context.Context, s Split) (SplitReader[string], erro
 		f.Close()
 		return nil, fmt.Errorf("input %s: %w", l.path, err)
 	}
-	return &lineReader{f: f, r: bufio.NewReaderSize(f, 64<<10), pos: pos, end: s.End, path: l.path}, nil
+	return &lineReader{f: f, r: bufio.NewReaderSize(f, 64<<10), pos: pos, end: s.End, path: l.path, crc: crc}, nil
 }
+
+// consumedCRC returns the CRC32C of the bytes [s.Start, s.Offset) of f,
+// which a reader of s continues from, and checks it against s.Checksum
+// when the split has one.
+func (l linesSource) consumedCRC(f *os.File, s Split) (uint32, error) {
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, io.NewSectionReader(f, s.Start, s.Offset-s.Start)); err != nil {
+		return 0, fmt.Errorf("input %s: %w", l.path, err)
+	}
+	got := h.Sum32()
+	if s.Checksum == "" {
+		return got, nil
+	}
+	want, err := strconv.ParseUint(s.Checksum, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("input %s: split [%d, %d): checksum %q in the checkpoint is not a CRC32C in hex", l.path, s.Start, s.End, s.Checksum)
+	}
+	if got != uint32(want) {
+		return 0, fmt.Errorf("input %s changed since the checkpoint: its bytes [%d, %d), which the checkpoint had read, have CRC32C %08x, not %08x: restore with the file the checkpoint read, or start without restoring", l.path, s.Start, s.Offset, got, want)
+	}
+	return got, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type lineReader struct {
 	f    *os.File
@@ -92,7 +127,11 @@ type lineReader struct {
 	end  int64
 	path string
 	long []byte
+	// crc is the CRC32C of the split's bytes [Start, pos).
+	crc uint32
 }
+
+var _ SplitChecksummer = (*lineReader)(nil)
 
 func (r *lineReader) Next() (string, error) {
 	if r.pos >= r.end {
@@ -114,10 +153,15 @@ func (r *lineReader) Next() (string, error) {
 		return "", io.EOF
 	}
 	r.pos += int64(len(line))
+	r.crc = crc32.Update(r.crc, castagnoli, line)
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	return string(line), nil
 }
 
 func (r *lineReader) Offset() int64 { return r.pos }
-func (r *lineReader) Close() error  { return r.f.Close() }
+
+// Checksum implements SplitChecksummer: the CRC32C of the bytes [Start,
+// Offset) of the split, as 8 hex digits.
+func (r *lineReader) Checksum() string { return fmt.Sprintf("%08x", r.crc) }
+func (r *lineReader) Close() error     { return r.f.Close() }

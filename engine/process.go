@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/stated-io/stated/backend"
@@ -107,11 +108,21 @@ func Process[K comparable, IN, OUT any](ks KeyedStream[K, IN], uid string, newFn
 		op.ctx = Context[K, OUT]{timers: base.timers, out: env.out, now: env.rt.nowMillis}
 		if err := fn.Open(&RuntimeContext[K]{Backend: base.backend, Subtask: env.subtask, Parallelism: env.parallelism}); err != nil {
 			base.close()
-			return nil, fmt.Errorf("operator %q: open: %w", uid, err)
+			return nil, openError(uid, err)
 		}
 		return op, nil
 	})
 	return Stream[OUT]{ks.stream.job, n}
+}
+
+// openError adds the operator uid to the error of its function's Open,
+// unless the error is the backend's refusal of restored state, which names
+// the operator already.
+func openError(uid string, err error) error {
+	if ise := (*backend.IncompatibleStateError)(nil); errors.As(err, &ise) && ise.Operator == uid {
+		return fmt.Errorf("open: %w", err)
+	}
+	return fmt.Errorf("operator %q: open: %w", uid, err)
 }
 
 type processOp[K comparable, IN, OUT any] struct {

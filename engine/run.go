@@ -262,6 +262,13 @@ func checkRunnable(cfg *config.Job) error {
 	if cfg.Name == "" {
 		errs = append(errs, fmt.Errorf("%w: pipeline.name is not set", ErrConfig))
 	}
+	for _, l := range []struct{ key, value string }{
+		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
+	} {
+		if loc, err := snapshot.ParseLocation(l.value); err == nil && loc.Scheme == "stated" {
+			errs = append(errs, fmt.Errorf("%w: %s %q: stated:// locations need the stated service, which does not exist yet (the next release adds it): use a path, file:// or s3:// for now", ErrConfig, l.key, l.value))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -535,15 +542,24 @@ func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.St
 	}
 	store, name, err := snapshot.OpenSnapshotPath(ctx, p, opts)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", p, err)
+		return restorePathError(p, err)
 	}
 	dir, md, err := snapshot.ResolveRestorePath(ctx, store, name)
 	if err != nil {
 		store.Close()
-		return fmt.Errorf("restore %s: %w", p, err)
+		return restorePathError(p, err)
 	}
 	rs.store, rs.owned, rs.dir, rs.md, rs.location = store, true, dir, md, strings.TrimSuffix(strings.TrimSuffix(p, "/"+snapshot.MetadataName), "/")
 	return nil
+}
+
+// restorePathError is the error of a restore path that cannot be opened:
+// one that names no checkpoint or savepoint is a bad value (ErrConfig).
+func restorePathError(p string, err error) error {
+	if errors.Is(err, snapshot.ErrNotExist) || errors.Is(err, snapshot.ErrInvalidName) {
+		return fmt.Errorf("%w: execution.state-recovery.path %s: %w", ErrConfig, p, err)
+	}
+	return fmt.Errorf("restore %s: %w", p, err)
 }
 
 // sameCheckpoint reports whether the restored directory is checkpoint

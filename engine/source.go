@@ -25,6 +25,12 @@ type Split struct {
 	// Offset is where reading resumes: the position after the last record
 	// emitted.
 	Offset int64 `json:"offset"`
+	// Checksum is what the source recorded of the input the split
+	// consumed up to Offset, to recognize that input on restore (see
+	// SplitChecksummer); for Lines the CRC32C of the bytes [Start,
+	// Offset). Empty for sources that keep none and in splits stored
+	// before it existed.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // Source is a bounded, splittable input of records of type T. Each subtask
@@ -47,6 +53,15 @@ type SplitReader[T any] interface {
 	// restored reader resumes.
 	Offset() int64
 	Close() error
+}
+
+// SplitChecksummer is the optional capability of a SplitReader that keeps
+// a checksum of the input it consumed: Checksum returns the Split.Checksum
+// of its split read up to the reader's Offset. The source stores it with
+// the offset at every checkpoint, so that Open can refuse input that
+// changed since.
+type SplitChecksummer interface {
+	Checksum() string
 }
 
 // SourceOption tunes FromSource.
@@ -106,7 +121,7 @@ func openSource[T any](env *opEnv, src Source[T]) (*sourceOp[T], error) {
 	restored := env.restore != nil && env.restore.op != nil
 	if restored {
 		if err := states.Restore(env.ctx, env.restore.store, env.restore.dir, env.restore.op.Subtasks); err != nil {
-			return nil, fmt.Errorf("source %q: %w", env.node.uid, err)
+			return nil, err // names the operator
 		}
 	}
 	st, err := backend.GetListOperatorState(states, splitsStateName, splitSerializer)
@@ -171,6 +186,11 @@ func (s *sourceOp[T]) processRecord(record) error {
 }
 
 func (s *sourceOp[T]) snapshotState(barrier) (*operatorCapture, error) {
+	if c, ok := s.reader.(SplitChecksummer); ok && s.reader.Offset() == s.splits[0].Offset {
+		// (A reader opened with no record emitted yet may be past the
+		// split's offset: its checksum is not the offset's.)
+		s.splits[0].Checksum = c.Checksum()
+	}
 	s.state.Update(s.splits)
 	snap, err := s.states.Snapshot()
 	if err != nil {

@@ -537,7 +537,7 @@ func (m *model) abort(f *mflight) error {
 	}
 	delete(m.inflight, f.id)
 	dir := snapshot.CheckpointDir(testJob, f.id)
-	left, err := listTree(m.ctx, m.store, dir)
+	left, err := snapshot.ListFiles(m.ctx, m.store, dir)
 	if err != nil {
 		return err
 	}

@@ -559,7 +559,7 @@ func (r *Registry) inflightUpTo(b int64) bool {
 
 // deleteTree deletes every file under dir.
 func (r *Registry) deleteTree(ctx context.Context, dir string) ([]string, error) {
-	names, err := listTree(ctx, r.store, dir)
+	names, err := snapshot.ListFiles(ctx, r.store, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
@@ -577,28 +577,6 @@ func (r *Registry) deleteFiles(ctx context.Context, names []string) ([]string, e
 		return names, err
 	}
 	return names, nil
-}
-
-// listTree returns the storage names of every file under dir, recursively.
-func listTree(ctx context.Context, store snapshot.Storage, dir string) ([]string, error) {
-	entries, err := store.List(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		p := path.Join(dir, e)
-		if strings.HasSuffix(e, "/") {
-			sub, err := listTree(ctx, store, p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sub...)
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // insertSorted inserts id into the ascending ids.

@@ -158,13 +158,13 @@ func (s *FileStorage) Open(ctx context.Context, name string) (io.ReadCloser, err
 }
 
 func (s *FileStorage) openFile(ctx context.Context, name string) (*os.File, int64, error) {
-	clean, full, err := s.resolve(ctx, name)
+	_, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open: %w", err)
 	}
 	f, err := os.Open(full)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, notExist(clean)
+		return nil, 0, notExist(full)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("open: %w", err)
@@ -176,7 +176,7 @@ func (s *FileStorage) openFile(ctx context.Context, name string) (*os.File, int6
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s is a directory: %w", clean, ErrNotExist)
+		return nil, 0, fmt.Errorf("%s is a directory: %w", full, ErrNotExist)
 	}
 	return f, fi.Size(), nil
 }
@@ -205,19 +205,19 @@ func (r *rangeReader) Close() error { return r.f.Close() }
 
 // Size implements Storage.
 func (s *FileStorage) Size(ctx context.Context, name string) (int64, error) {
-	clean, full, err := s.resolve(ctx, name)
+	_, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	fi, err := os.Stat(full)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, notExist(clean)
+		return 0, notExist(full)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	if fi.IsDir() {
-		return 0, fmt.Errorf("%s is a directory: %w", clean, ErrNotExist)
+		return 0, fmt.Errorf("%s is a directory: %w", full, ErrNotExist)
 	}
 	return fi.Size(), nil
 }

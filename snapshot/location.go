@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -83,13 +85,20 @@ func isScheme(s string) bool {
 type StorageOptions struct {
 	// S3 configures s3:// locations; its Endpoint is required for them.
 	S3 S3Options
+	// MustExist makes OpenStorage refuse a file-system location whose
+	// directory does not exist (an error wrapping ErrNotExist) instead of
+	// creating it: for callers that read what is there (restores, the
+	// stated tool's listings and inspections). Default false: the
+	// directory is created. An s3:// bucket must always exist.
+	MustExist bool
 }
 
 // OpenStorage opens the Storage at a location (see ParseLocation): a
-// FileStorage for filesystem locations and an S3Storage for
-// s3://bucket/prefix, which needs opts.S3.Endpoint (s3.endpoint) and a
-// bucket that exists. stated:// locations give an error wrapping
-// ErrUnsupported.
+// FileStorage for filesystem locations (its directory is created unless
+// opts.MustExist) and an S3Storage for s3://bucket/prefix, which needs
+// opts.S3.Endpoint (s3.endpoint) and a bucket that exists. stated://
+// locations give an error wrapping ErrUnsupported: the stated service does
+// not exist yet.
 func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Storage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -100,6 +109,11 @@ func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Sto
 	}
 	switch loc.Scheme {
 	case "file":
+		if opts.MustExist {
+			if err := checkDirExists(loc.Path); err != nil {
+				return nil, fmt.Errorf("open storage: %w", err)
+			}
+		}
 		return NewFileStorage(loc.Path)
 	case "s3":
 		if opts.S3.Endpoint == "" {
@@ -110,9 +124,26 @@ func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Sto
 			return nil, fmt.Errorf("open storage %q: %w", location, err)
 		}
 		return s, nil
+	case "stated":
+		return nil, fmt.Errorf("open storage %q: stated:// locations need the stated service, which does not exist yet (the next release adds `stated serve`); use a path, file:// or s3:// for now: %w", location, ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, ErrUnsupported)
 	}
+}
+
+// checkDirExists returns an error wrapping ErrNotExist, naming dir, if dir
+// is not an existing directory.
+func checkDirExists(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such directory: %w", dir, ErrNotExist)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory: %w", dir, ErrNotExist)
+	}
+	return nil
 }
 
 // OpenSnapshotPath opens the storage that holds a checkpoint or savepoint
@@ -120,6 +151,7 @@ func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Sto
 // storage name of its directory. The storage is rooted two directories
 // above it, so that a checkpoint's references into its job's shared
 // directory ("../shared/...") resolve. The caller closes the storage.
+// Like OpenAbove, it creates no directory.
 func OpenSnapshotPath(ctx context.Context, location string, opts StorageOptions) (Storage, string, error) {
 	return OpenAbove(ctx, location, 2, opts)
 }
@@ -127,6 +159,8 @@ func OpenSnapshotPath(ctx context.Context, location string, opts StorageOptions)
 // OpenAbove opens the storage levels directories above location (a path
 // or URL; a trailing _metadata is dropped first) and returns it with the
 // storage name of location in it, which has exactly levels components.
+// It reads what exists: opts.MustExist is implied, so a missing directory
+// gives an error wrapping ErrNotExist and nothing is created.
 func OpenAbove(ctx context.Context, location string, levels int, opts StorageOptions) (Storage, string, error) {
 	loc, err := ParseLocation(location)
 	if err != nil {
@@ -148,6 +182,7 @@ func OpenAbove(ctx context.Context, location string, levels int, opts StorageOpt
 	if loc.Scheme != "file" {
 		rootLoc = loc.Scheme + "://" + loc.Host + root
 	}
+	opts.MustExist = true
 	store, err := OpenStorage(ctx, rootLoc, opts)
 	if err != nil {
 		return nil, "", err

@@ -72,3 +72,27 @@ func TestOpenStorage(t *testing.T) {
 		t.Errorf("OpenStorage(s3://...) without an endpoint: %v, want an error naming s3.endpoint", err)
 	}
 }
+
+// Readers open what exists: with MustExist, and always through OpenAbove,
+// a missing directory is an error naming it and nothing is created.
+func TestOpenStorageMustExist(t *testing.T) {
+	ctx := t.Context()
+	missing := filepath.Join(t.TempDir(), "a", "b")
+	if _, err := OpenStorage(ctx, missing, StorageOptions{MustExist: true}); !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("OpenStorage of a missing dir with MustExist: %v, want ErrNotExist naming %s", err, missing)
+	}
+	if _, _, err := OpenSnapshotPath(ctx, filepath.Join(missing, "job", "chk-1"), StorageOptions{}); !errors.Is(err, ErrNotExist) {
+		t.Errorf("OpenSnapshotPath under a missing dir: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a reader created %s", filepath.Dir(missing))
+	}
+	s, err := OpenStorage(ctx, missing, StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(missing); err != nil {
+		t.Fatalf("a writer's OpenStorage did not create its directory: %v", err)
+	}
+}

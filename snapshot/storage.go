@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -107,4 +109,27 @@ func DeleteAll(ctx context.Context, store Storage, names []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ListFiles returns the storage names of every file under dir of store,
+// recursively, in listing order.
+func ListFiles(ctx context.Context, store Storage, dir string) ([]string, error) {
+	entries, err := store.List(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		p := path.Join(dir, e)
+		if strings.HasSuffix(e, "/") {
+			sub, err := ListFiles(ctx, store, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

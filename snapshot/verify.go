@@ -78,7 +78,7 @@ func verifyFile(ctx context.Context, store Storage, name string, ref FileRef) er
 	}
 	rc, err := store.Open(ctx, name)
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return err // names the file; the caller knows it verifies
 	}
 	defer rc.Close()
 	r := &verifyingReader{r: rc, name: name, want: ref}

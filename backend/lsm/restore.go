@@ -133,7 +133,7 @@ func (b *Backend[K]) download(ctx context.Context, src backend.RestoreSource, h 
 			return &snapshot.CorruptError{Path: stored, Offset: -1, Reason: "no file name"}
 		}
 		if err := fetch(ctx, src.Store, src.Dir, ref, filepath.Join(dest, local)); err != nil {
-			return fmt.Errorf("download %s: %w", stored, err)
+			return fmt.Errorf("download: %w", err) // err names the file
 		}
 		if ref.Scope == snapshot.ScopeShared {
 			mu.Lock()

@@ -93,7 +93,7 @@ func TestS3EndToEnd(t *testing.T) {
 	}
 	valid := 0
 	for _, r := range rows {
-		if !r.Valid {
+		if r.Status != "complete" {
 			continue
 		}
 		valid++

@@ -12,8 +12,9 @@
 //
 // The exit codes are ExitOK, ExitRuntime and ExitUsage. The messages of
 // this package go to stderr, prefixed with the example's name, along with
-// the job's log. Of stdout it writes only "savepoint: <path>" (Run) and
-// the count of committed lines (ReportCommitted).
+// the job's log. Of stdout it writes only "savepoint: <path>" (Run, the
+// first line) and the count of committed lines (ReportCommitted, or the
+// summary line of ReportSummary, which ends with that count).
 package jobcli
 
 import (
@@ -31,6 +32,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/snapshot"
@@ -44,8 +46,11 @@ const (
 	// ExitRuntime: the job failed while running.
 	ExitRuntime = 1
 	// ExitUsage: bad flags or configuration, including job errors that
-	// wrap engine.ErrConfig or engine.ErrInvalidJob, and a second instance
-	// of a running job (snapshot.ErrLeaseHeld).
+	// wrap engine.ErrConfig or engine.ErrInvalidJob (a stated://
+	// location, a restore path that holds no checkpoint), a
+	// pipeline.max-parallelism the restored snapshot refuses
+	// (backend.ErrMaxParallelismMismatch), and a second instance of a
+	// running job (snapshot.ErrLeaseHeld).
 	ExitUsage = 2
 )
 
@@ -150,7 +155,32 @@ func (f *Flags) Config(name, output string) (*config.Job, error) {
 	if f.Restore != "" {
 		values[config.KeyRecoveryPath] = f.Restore
 	}
-	return config.Parse(values)
+	cfg, err := config.Parse(values)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, checkS3(cfg)
+}
+
+// checkS3 checks the s3.* keys when a location of cfg is s3://, so that a
+// missing or bad one is a configuration error before the job starts.
+func checkS3(cfg *config.Job) error {
+	for _, l := range []struct{ key, value string }{
+		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
+	} {
+		if loc, err := snapshot.ParseLocation(l.value); err != nil || loc.Scheme != "s3" {
+			continue
+		}
+		s3 := cfg.StorageOptions().S3
+		if s3.Endpoint == "" {
+			return fmt.Errorf("%s %s: s3:// locations need s3.endpoint (--set s3.endpoint=http://HOST:PORT)", l.key, l.value)
+		}
+		s3.EnsureDefaults()
+		if err := s3.Validate(); err != nil {
+			return fmt.Errorf("%s %s: %w", l.key, l.value, err)
+		}
+	}
+	return nil
 }
 
 // Usage reports err, a failure to parse or check the flags or to make the
@@ -170,15 +200,22 @@ func Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// Run runs job until it ends and returns the exit code. While it runs,
-// the first SIGTERM or interrupt (Ctrl-C) stops the job with a savepoint,
-// after printing "name: stopping with a savepoint (signal again to
-// cancel)" to stderr, and a second one cancels it. When the job stopped
-// with a savepoint, Run prints "savepoint: <path>" to stdout. When it
-// failed, Run prints "name: <error>" to stderr and returns ExitUsage if
-// the error wraps engine.ErrConfig or engine.ErrInvalidJob, else
-// ExitRuntime.
+// Run runs job until it ends and returns the exit code: RunJob without
+// its result.
 func Run(name string, job *engine.Job, stdout, stderr io.Writer) int {
+	_, code := RunJob(name, job, stdout, stderr)
+	return code
+}
+
+// RunJob runs job until it ends and returns its result (nil if it failed)
+// and the exit code. While it runs, the first SIGTERM or interrupt
+// (Ctrl-C) stops the job with a savepoint, after printing "name: stopping
+// with a savepoint (signal again to cancel)" to stderr, and a second one
+// cancels it. When the job stopped with a savepoint, RunJob prints
+// "savepoint: <path>" to stdout. When it failed, RunJob prints "name:
+// <error>" to stderr and returns ExitUsage for a configuration error (see
+// ExitUsage), else ExitRuntime.
+func RunJob(name string, job *engine.Job, stdout, stderr io.Writer) (*engine.Result, int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	signals := make(chan os.Signal, 2)
@@ -204,13 +241,20 @@ func Run(name string, job *engine.Job, stdout, stderr io.Writer) int {
 	res, err := job.Run(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		if errors.Is(err, engine.ErrConfig) || errors.Is(err, engine.ErrInvalidJob) || errors.Is(err, snapshot.ErrLeaseHeld) {
-			return ExitUsage
-		}
-		return ExitRuntime
+		return nil, exitCode(err)
 	}
 	if res.Savepoint != "" {
 		fmt.Fprintln(stdout, "savepoint:", res.Savepoint)
 	}
-	return ExitOK
+	return res, ExitOK
+}
+
+// exitCode is the exit code of a job that failed with err.
+func exitCode(err error) int {
+	for _, usage := range []error{engine.ErrConfig, engine.ErrInvalidJob, backend.ErrMaxParallelismMismatch, snapshot.ErrLeaseHeld} {
+		if errors.Is(err, usage) {
+			return ExitUsage
+		}
+	}
+	return ExitRuntime
 }

@@ -53,6 +53,27 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// An s3:// location with missing or bad s3.* keys is a configuration
+// error before the job starts.
+func TestConfigChecksS3(t *testing.T) {
+	for _, c := range []struct {
+		sets []string
+		want string // "" for no error
+	}{
+		{[]string{"execution.checkpointing.dir=s3://b/c"}, "execution.checkpointing.dir s3://b/c: s3:// locations need s3.endpoint"},
+		{[]string{"execution.checkpointing.savepoint-dir=s3://b/s", "s3.endpoint=ftp://h:21"}, "execution.checkpointing.savepoint-dir s3://b/s: "},
+		{[]string{"execution.checkpointing.dir=s3://b/c", "s3.endpoint=http://h:9000", "s3.secret-key=only"}, "s3.access-key"},
+		{[]string{"execution.checkpointing.dir=s3://b/c", "s3.endpoint=http://h:9000"}, ""},
+		{[]string{"s3.endpoint=ftp://h:21"}, ""}, // no s3:// location: not read
+	} {
+		f := Flags{Sets: c.sets}
+		_, err := f.Config("job", t.TempDir())
+		if got := errString(err); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%q: error %q, want %q", c.sets, got, c.want)
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	for _, c := range []struct {
 		args []string

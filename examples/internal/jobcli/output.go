@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/stated-io/stated/engine"
 )
 
 // committedFiles returns the paths, sorted, of the committed output in
@@ -82,11 +84,34 @@ func countCommitted(dir string) (int, error) {
 // ExitOK. If it cannot read them, it prints "name: count the committed
 // output: <error>" to stderr and returns ExitRuntime.
 func ReportCommitted(stdout, stderr io.Writer, name, noun, dir string) int {
+	return ReportSummary(stdout, stderr, name, "", noun, dir)
+}
+
+// ReportSummary prints the summary line of a run to stdout and returns
+// ExitOK: "<name>: <what>; <n> <noun> committed in <dir>", where what says
+// what the run did (records read, checkpoints; see Checkpoints) and n is
+// the number of lines of the committed output in dir, which is printed
+// whole (absolute). With what empty the line is ReportCommitted's. If it
+// cannot count the lines, it prints "name: count the committed output:
+// <error>" to stderr and returns ExitRuntime.
+func ReportSummary(stdout, stderr io.Writer, name, what, noun, dir string) int {
 	n, err := countCommitted(dir)
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: count the committed output: %v\n", name, err)
 		return ExitRuntime
 	}
+	if what != "" {
+		fmt.Fprintf(stdout, "%s: %s; ", name, what)
+	}
 	fmt.Fprintf(stdout, "%d %s committed in %s\n", n, noun, dir)
 	return ExitOK
+}
+
+// Checkpoints says how many checkpoints (savepoints included) the run of
+// res completed and how many failed: "checkpoints: 3 completed, 0 failed".
+func Checkpoints(res *engine.Result) string {
+	return fmt.Sprintf("checkpoints: %d completed, %d failed", res.Completed, res.Failed)
 }

@@ -306,7 +306,8 @@ func CommonExitCases(name string, base []string, dir string) []ExitCase {
 		{Name: "set without =", Args: with("--set", "parallelism.default"), Code: 2, Says: "parallelism.default"},
 		{Name: "remote backend", Args: with("--set", "state.backend.type=remote"), Code: 2, Says: "remote"},
 		{Name: "missing config file", Args: with("--config", filepath.Join(dir, "nope.yaml")), Code: 2, Says: "nope.yaml"},
-		{Name: "missing restore path", Args: with("--restore", filepath.Join(dir, "chk-9")), Code: 1, Says: "chk-9"},
+		{Name: "missing restore path", Args: with("--restore", filepath.Join(dir, "chk-9")), Code: 2, Says: "execution.state-recovery.path " + filepath.Join(dir, "chk-9")},
+		{Name: "stated:// location", Args: with("--set", "execution.checkpointing.dir=stated://localhost:7070"), Code: 2, Says: "need the stated service, which does not exist yet"},
 	}
 }
 
