@@ -109,15 +109,15 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 	}()
 	var r probeResult
 	_, err = s.putBytes(ctx, key, []byte("stated conditional write probe, again\n"), func(o *minio.PutObjectOptions) { o.SetMatchETagExcept("*") })
-	switch err := s.s3Error(ctx, "put", key, err); {
-	case errors.Is(err, ErrExist):
-	case err == nil || errors.Is(err, ErrNotExist):
+	switch e := s.s3Error(ctx, "put", key, err); {
+	case errors.Is(e, ErrExist):
+	case err == nil || errors.Is(e, ErrNotExist):
 		r.ifNoneMatch = fmt.Errorf("s3 storage %s at %s: the server ignores If-None-Match: a second PUT of %s with If-None-Match: * went through instead of failing with 412 Precondition Failed, "+
 			"so two writers racing for a checkpoint's _metadata could both win: %w; versitygw does this with its posix backend in --nometa mode (run it without --nometa); "+
 			"otherwise use a server that honours conditional writes, or set s3.conditional-writes=unchecked if one writer per job is guaranteed by other means",
 			s, s.endpoint, s.where(key), ErrUnsupported)
 	default:
-		return nil, err
+		return nil, e
 	}
 	wrong := "0123456789abcdef0123456789abcdef"
 	if created.ETag == wrong {

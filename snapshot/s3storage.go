@@ -228,8 +228,11 @@ func (s *S3Storage) resolve(ctx context.Context, op, name string) (string, strin
 // a failed If-None-Match ErrExist (and so does AWS's 409
 // ConditionalRequestConflict, which answers the loser of two conditional
 // writes in flight at once), and a cancelled context keeps its error
-// visible to errors.Is.
+// visible to errors.Is. It is nil for a nil err.
 func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == minio.NoSuchKey || resp.Code == "NotFound" ||
