@@ -8,11 +8,12 @@ import "time"
 // call concurrently with uploads.
 func SetS3UploadHook(s *S3Storage, hook func(name string, off int64)) { s.uploadHook = hook }
 
-// SetS3LeaseEnv replaces the clock and the renewal ticker of the leases
-// of s, and sets a hook called after each renewal with its outcome. Call
-// it before AcquireLease.
-func SetS3LeaseEnv(s *S3Storage, now func() time.Time, newTicker func(time.Duration) (<-chan time.Time, func()), renewed func(error)) {
-	s.lease = leaseEnv{now: now, newTicker: newTicker, renewed: renewed}
+// SetS3LeaseEnv replaces the local clock, the server's clock (given the
+// Date of an answer) and the renewal ticker of the leases of s, and sets a
+// hook called after each renewal with its outcome. Call it before
+// AcquireLease.
+func SetS3LeaseEnv(s *S3Storage, now func() time.Time, serverTime func(date time.Time) time.Time, newTicker func(time.Duration) (<-chan time.Time, func()), renewed func(error)) {
+	s.lease = leaseEnv{now: now, serverTime: serverTime, newTicker: newTicker, renewed: renewed}
 }
 
 // S3SpoolDir returns the spool directory of s.

@@ -79,14 +79,16 @@ func decodeS3Lease(where string, b []byte) (*s3LeaseRecord, error) {
 	return &r, nil
 }
 
-// leaseEnv is the clock and the renewal ticker of the leases of an
-// S3Storage. Tests replace it so that they never wait for time to pass.
+// leaseEnv is the clocks and the renewal ticker of the leases of an
+// S3Storage. Tests replace them so that they never wait for time to pass.
 type leaseEnv struct {
-	// now is the local clock. The server's clock is taken to be now plus
-	// the difference between the Date of a response and the wall clock
-	// when it arrived, so a clock that runs ahead of the wall clock makes
-	// leases look older, as if that time had passed.
+	// now is the local clock, which counts the time since the last
+	// renewal.
 	now func() time.Time
+	// serverTime returns the server's time when it answered with a Date
+	// header of date: date itself; tests move it ahead, as if time had
+	// passed on the server.
+	serverTime func(date time.Time) time.Time
 	// newTicker returns the ticks of a renewal loop every d and its stop.
 	newTicker func(d time.Duration) (<-chan time.Time, func())
 	// renewed, if set, is called after each renewal with its outcome.
@@ -94,7 +96,8 @@ type leaseEnv struct {
 }
 
 var systemLeaseEnv = leaseEnv{
-	now: time.Now,
+	now:        time.Now,
+	serverTime: func(date time.Time) time.Time { return date },
 	newTicker: func(d time.Duration) (<-chan time.Time, func()) {
 		t := time.NewTicker(d)
 		return t.C, t.Stop
@@ -250,7 +253,7 @@ type leaseState struct {
 	rec       *s3LeaseRecord
 	etag      string
 	expires   time.Time // server time
-	serverNow time.Time // when it was read, by the leaseEnv clock
+	serverNow time.Time // server time when it was read
 }
 
 // read GETs the lease object.
@@ -259,7 +262,6 @@ func (l *s3Lease) read(ctx context.Context) (*leaseState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lease: %w", l.s.s3Error(ctx, "get", l.key, err))
 	}
-	wall, local := time.Now(), l.s.lease.now()
 	b, err := io.ReadAll(io.LimitReader(body, 64<<10))
 	body.Close()
 	if err != nil {
@@ -269,9 +271,9 @@ func (l *s3Lease) read(ctx context.Context) (*leaseState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (delete it if no instance of the job runs)", err)
 	}
-	serverNow := local
+	serverNow := l.s.lease.now() // a server that sends no Date: the local clock
 	if date, err := http.ParseTime(header.Get("Date")); err == nil {
-		serverNow = local.Add(date.Sub(wall))
+		serverNow = l.s.lease.serverTime(date)
 	}
 	return &leaseState{rec: rec, etag: info.ETag, expires: info.LastModified.Add(rec.ttl() + leaseClockSlack), serverNow: serverNow}, nil
 }

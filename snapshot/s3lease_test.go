@@ -16,20 +16,33 @@ func testHolder(run string) snapshot.LeaseHolder {
 	return snapshot.LeaseHolder{Host: "host-" + run, PID: 4000 + len(run), Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Run: run}
 }
 
-// leaseClock is the clock and the renewal ticker of the leases of one
-// storage in a test: it runs ahead of the wall clock by what advance
-// added, and renewals run when tick says, which waits for their outcome.
+// leaseClock is the clocks and the renewal ticker of the leases of one
+// storage in a test: its local clock runs ahead of the wall clock by what
+// advance and skew added, the server's clock as it sees it by what
+// advance added; renewals run when tick says, which waits for their
+// outcome.
 type leaseClock struct {
 	t       *testing.T
-	offset  atomic.Int64
+	local   atomic.Int64 // ns ahead of the wall clock
+	server  atomic.Int64 // ns ahead of the server's Date
 	ticks   chan time.Time
 	renewed chan error
 }
 
-func (c *leaseClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *leaseClock) now() time.Time { return time.Now().Add(time.Duration(c.local.Load())) }
 
-// advance moves the clock d ahead, as if d had passed.
-func (c *leaseClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *leaseClock) serverTime(date time.Time) time.Time {
+	return date.Add(time.Duration(c.server.Load()))
+}
+
+// advance moves the clocks d ahead, as if d had passed.
+func (c *leaseClock) advance(d time.Duration) {
+	c.local.Add(int64(d))
+	c.server.Add(int64(d))
+}
+
+// skew moves the local clock d ahead of the server's.
+func (c *leaseClock) skew(d time.Duration) { c.local.Add(int64(d)) }
 
 // tick runs one renewal of the storage's lease and returns its outcome.
 func (c *leaseClock) tick() error {
@@ -58,7 +71,7 @@ func leaseStorage(t *testing.T, srv *s3server.Server, prefix string) (*snapshot.
 	}
 	t.Cleanup(func() { s.Close() })
 	c := &leaseClock{t: t, ticks: make(chan time.Time), renewed: make(chan error, 1)}
-	snapshot.SetS3LeaseEnv(s, c.now, func(time.Duration) (<-chan time.Time, func()) { return c.ticks, func() {} }, func(err error) { c.renewed <- err })
+	snapshot.SetS3LeaseEnv(s, c.now, c.serverTime, func(time.Duration) (<-chan time.Time, func()) { return c.ticks, func() {} }, func(err error) { c.renewed <- err })
 	return s, c
 }
 
@@ -181,6 +194,28 @@ func TestS3LeaseExpiryAndTakeover(t *testing.T) {
 		wantHeld(t, err, testHolder("b"))
 		if lb.Err() != nil {
 			t.Fatalf("b's lease: %v", lb.Err())
+		}
+	})
+}
+
+// TestS3LeaseSkewedClock: an instance whose clock is far ahead of the
+// server's (or behind it) judges a lease by the server's clock: it does not
+// take over a fresh lease, and takes over an expired one.
+func TestS3LeaseSkewedClock(t *testing.T) {
+	eachS3(t, func(t *testing.T, srv *s3server.Server) {
+		prefix := newPrefix()
+		a, _ := leaseStorage(t, srv, prefix)
+		b, cb := leaseStorage(t, srv, prefix)
+		if _, err := acquire(t, a, "a"); err != nil {
+			t.Fatal(err)
+		}
+		cb.skew(time.Hour)
+		_, err := acquire(t, b, "b")
+		wantHeld(t, err, testHolder("a"))
+		cb.skew(-3 * time.Hour)
+		cb.advance(32 * time.Second)
+		if _, err := acquire(t, b, "b"); err != nil {
+			t.Fatalf("AcquireLease of a lease expired by the server's clock, with a clock 2 h behind: %v", err)
 		}
 	})
 }
