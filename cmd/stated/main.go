@@ -39,7 +39,7 @@ const usage = `usage:
   stated checkpoints list DIR [--json]
   stated checkpoint inspect PATH [--json] [--verify]
   stated checkpoint gc DIR [--dry-run] [--grace DURATION]
-Every command also takes --set s3.endpoint=HOST:PORT (and s3.access-key,
+Every command also takes --set s3.endpoint=http://HOST:PORT (and s3.access-key,
 s3.secret-key, s3.region, s3.path-style) for s3:// locations.`
 
 func main() {
