@@ -16,8 +16,13 @@ func SetS3LeaseEnv(s *S3Storage, now func() time.Time, serverTime func(date time
 	s.lease = leaseEnv{now: now, serverTime: serverTime, newTicker: newTicker, renewed: renewed}
 }
 
-// S3SpoolDir returns the spool directory of s.
-func S3SpoolDir(s *S3Storage) string { return s.spool.path }
+// S3SpoolDir returns the spool directory of s ("" before its first
+// Create).
+func S3SpoolDir(s *S3Storage) string {
+	s.spool.mu.Lock()
+	defer s.spool.mu.Unlock()
+	return s.spool.path
+}
 
 // Internals of S3Storage for unit tests.
 var (

@@ -69,10 +69,10 @@ type S3Options struct {
 	// S3ConditionalWritesRequired; see S3ConditionalWrites.
 	ConditionalWrites S3ConditionalWrites
 	// SpoolDir is the local directory under which files being written are
-	// spooled until Commit uploads them: each open S3Storage spools into a
-	// directory of its own there, "stated-s3-spool-*", locked while it is
-	// open, and removes the directories of storages whose process died.
-	// Default os.TempDir().
+	// spooled until Commit uploads them: each S3Storage that writes spools
+	// into a directory of its own there, "stated-s3-spool-*", locked while
+	// it is open, and every S3Storage opened removes the directories of
+	// storages whose process died. Default os.TempDir().
 	SpoolDir string
 	// Logger receives debug logs of uploads and warnings of uploads
 	// started again. Default: discard.

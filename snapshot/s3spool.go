@@ -38,27 +38,35 @@ const (
 var errNoFileLocks = errors.New("no file locks on this platform")
 
 // spoolDir is the directory where one S3Storage spools the files being
-// written. It holds an exclusive advisory lock (flock) on its lock file
-// while the storage is open or a spool file in it is in use, and the
-// kernel drops the lock when the process dies: so sweepSpool, run by
-// every new storage, removes exactly the directories of dead processes,
-// never a live one's. Safe for concurrent use.
+// written, made in its parent at the first spool file (a storage that
+// only reads makes none). It holds an exclusive advisory lock (flock) on
+// its lock file while the storage is open or a spool file in it is in
+// use, and the kernel drops the lock when the process dies: so
+// sweepSpool, run by every new storage, removes exactly the directories
+// of dead processes, never a live one's. Safe for concurrent use.
 type spoolDir struct {
-	path string
+	parent string
 
 	mu     sync.Mutex
-	lock   *os.File // nil once released
+	path   string   // "" until made
+	lock   *os.File // nil until made and once released
 	inUse  int      // spool files created and not yet released
 	closed bool
 }
 
-// newSpoolDir sweeps parent of the spool directories of dead processes
-// and creates a locked spool directory in it.
-func newSpoolDir(parent string, log *slog.Logger) (*spoolDir, error) {
+// openSpool sweeps parent of the spool directories of dead processes and
+// returns the spool directory of a new storage in it.
+func openSpool(parent string, log *slog.Logger) *spoolDir {
 	sweepSpool(parent, log)
+	return &spoolDir{parent: parent}
+}
+
+// makeDir creates the locked spool directory in parent and returns its
+// path and lock.
+func makeDir(parent string) (string, *os.File, error) {
 	tmp, err := os.MkdirTemp(parent, spoolNewPrefix+"*")
 	if err != nil {
-		return nil, fmt.Errorf("spool directory: %w", err)
+		return "", nil, fmt.Errorf("spool directory: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(tmp, spoolLockName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err == nil {
@@ -70,24 +78,32 @@ func newSpoolDir(parent string, log *slog.Logger) (*spoolDir, error) {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("spool directory: lock: %w", err)
+		return "", nil, fmt.Errorf("spool directory: lock: %w", err)
 	}
 	final := filepath.Join(parent, spoolDirPrefix+strings.TrimPrefix(filepath.Base(tmp), spoolNewPrefix))
 	if err := os.Rename(tmp, final); err != nil {
 		lock.Close()
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("spool directory: %w", err)
+		return "", nil, fmt.Errorf("spool directory: %w", err)
 	}
-	return &spoolDir{path: final, lock: lock}, nil
+	return final, lock, nil
 }
 
-// create makes a new spool file; the caller removes it and then calls
-// release.
+// create makes a new spool file, and the spool directory first if there
+// is none yet (once: the disk calls under the mutex happen only then);
+// the caller removes the file and then calls release.
 func (d *spoolDir) create() (*os.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.lock == nil {
+	if d.closed {
 		return nil, ErrClosed
+	}
+	if d.path == "" {
+		path, lock, err := makeDir(d.parent)
+		if err != nil {
+			return nil, err
+		}
+		d.path, d.lock = path, lock
 	}
 	f, err := os.CreateTemp(d.path, "*.spool")
 	if err != nil {
@@ -118,7 +134,7 @@ func (d *spoolDir) close() {
 
 func (d *spoolDir) removeIfDone() {
 	if !d.closed || d.inUse > 0 || d.lock == nil {
-		return
+		return // open, in use, never made or already removed
 	}
 	// Remove first, then unlock: a sweep that locks the directory next
 	// finds nothing left to remove.

@@ -100,8 +100,9 @@ var (
 // missing bucket, bad credentials or an unreachable endpoint fail here with
 // an error that names the endpoint and the bucket. It never creates the
 // bucket. Then it probes the server's conditional writes (see S3Storage),
-// refusing a server that ignores If-None-Match, and makes its spool
-// directory in S3Options.SpoolDir, removing those of processes that died.
+// refusing a server that ignores If-None-Match, and removes the spool
+// directories of processes that died from S3Options.SpoolDir (its own is
+// made there at the first Create).
 // opts is completed with EnsureDefaults and checked with Validate.
 func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Storage, error) {
 	opts.EnsureDefaults()
@@ -166,7 +167,8 @@ func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*
 	return s, nil
 }
 
-// open checks the bucket, probes the server and makes the spool directory.
+// open checks the bucket, probes the server and sweeps the spool
+// directory.
 func (s *S3Storage) open(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
 	defer cancel()
@@ -184,9 +186,7 @@ func (s *S3Storage) open(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.spool, err = newSpoolDir(s.opts.SpoolDir, s.log); err != nil {
-		return fmt.Errorf("s3 storage: %w", err)
-	}
+	s.spool = openSpool(s.opts.SpoolDir, s.log)
 	return nil
 }
 
