@@ -39,6 +39,7 @@ func TestS3Retryable(t *testing.T) {
 		{"412", context.Background(), minio.ErrorResponse{StatusCode: 412, Code: "PreconditionFailed"}, false},
 		{"404 bucket", context.Background(), minio.ErrorResponse{StatusCode: 404, Code: "NoSuchBucket"}, false},
 		{"400", context.Background(), minio.ErrorResponse{StatusCode: 400, Code: "InvalidRequest"}, false},
+		{"a part stored with another CRC32C", context.Background(), corrupt("b/k", 0, "the server stored part 1 with CRC32C x", nil), false},
 	} {
 		if got := retryable(tt.ctx, tt.err); got != tt.want {
 			t.Errorf("%s: retryable = %v; want %v", tt.name, got, tt.want)

@@ -280,10 +280,16 @@ func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	resp := minio.ToErrorResponse(err)
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) {
+		// Not an answer of the store: the connection failed, unless the
+		// check of what the store stored failed.
+		var corrupt *CorruptError
+		return !errors.As(err, &corrupt)
+	}
 	switch {
 	case resp.StatusCode == 0 && resp.Code == "":
-		return true // not an answer of the store: the connection failed
+		return true
 	case checksumRefused(resp.Code), resp.StatusCode == http.StatusNotImplemented, resp.StatusCode == http.StatusHTTPVersionNotSupported:
 		return false
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
