@@ -75,6 +75,29 @@ func leaseStorage(t *testing.T, srv *s3server.Server, prefix string) (*snapshot.
 	return s, c
 }
 
+// leaseRace is two instances of a job on one prefix: a, which holds the
+// lease, and b.
+type leaseRace struct {
+	prefix string
+	a, b   *snapshot.S3Storage
+	ca, cb *leaseClock
+	la     snapshot.Lease
+}
+
+// startLeaseRace opens two storages on a fresh prefix of srv; a acquires
+// the lease.
+func startLeaseRace(t *testing.T, srv *s3server.Server) *leaseRace {
+	t.Helper()
+	r := &leaseRace{prefix: newPrefix()}
+	r.a, r.ca = leaseStorage(t, srv, r.prefix)
+	r.b, r.cb = leaseStorage(t, srv, r.prefix)
+	var err error
+	if r.la, err = acquire(t, r.a, "a"); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func acquire(t *testing.T, s *snapshot.S3Storage, run string) (snapshot.Lease, error) {
 	t.Helper()
 	l, err := s.AcquireLease(t.Context(), "job/_lease", snapshot.LeaseOptions{Holder: testHolder(run), TTL: 30 * time.Second})
@@ -120,17 +143,12 @@ func wantLost(t *testing.T, l snapshot.Lease, why string) {
 // however long that goes on, with an error naming the holder.
 func TestS3LeaseHeld(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		prefix := newPrefix()
-		a, ca := leaseStorage(t, srv, prefix)
-		b, cb := leaseStorage(t, srv, prefix)
-		la, err := acquire(t, a, "a")
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := startLeaseRace(t, srv)
+		b, ca, cb, la := r.b, r.ca, r.cb, r.la
 		if la.Holder() != testHolder("a") || la.Err() != nil {
 			t.Fatalf("lease of a: holder %+v, err %v", la.Holder(), la.Err())
 		}
-		_, err = acquire(t, b, "b")
+		_, err := acquire(t, b, "b")
 		wantHeld(t, err, testHolder("a"))
 		t.Logf("refused: %v", err)
 		// a renews every TTL/3; b, seeing a lease renewed no TTL ago, is
@@ -161,16 +179,11 @@ func TestS3LeaseHeld(t *testing.T) {
 // holder; its Release then leaves the new holder's lease alone.
 func TestS3LeaseExpiryAndTakeover(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		prefix := newPrefix()
-		a, ca := leaseStorage(t, srv, prefix)
-		b, cb := leaseStorage(t, srv, prefix)
-		c, _ := leaseStorage(t, srv, prefix)
-		la, err := acquire(t, a, "a")
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := startLeaseRace(t, srv)
+		b, ca, cb, la := r.b, r.ca, r.cb, r.la
+		c, _ := leaseStorage(t, srv, r.prefix)
 		cb.advance(29 * time.Second) // not yet expired: TTL and a second of slack
-		_, err = acquire(t, b, "b")
+		_, err := acquire(t, b, "b")
 		wantHeld(t, err, testHolder("a"))
 		cb.advance(3 * time.Second)
 		lb, err := acquire(t, b, "b")
@@ -203,12 +216,8 @@ func TestS3LeaseExpiryAndTakeover(t *testing.T) {
 // take over a fresh lease, and takes over an expired one.
 func TestS3LeaseSkewedClock(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		prefix := newPrefix()
-		a, _ := leaseStorage(t, srv, prefix)
-		b, cb := leaseStorage(t, srv, prefix)
-		if _, err := acquire(t, a, "a"); err != nil {
-			t.Fatal(err)
-		}
+		r := startLeaseRace(t, srv)
+		b, cb := r.b, r.cb
 		cb.skew(time.Hour)
 		_, err := acquire(t, b, "b")
 		wantHeld(t, err, testHolder("a"))
@@ -224,13 +233,8 @@ func TestS3LeaseSkewedClock(t *testing.T) {
 // waiting for it to expire; Release is idempotent and does not close Lost.
 func TestS3LeaseRelease(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		prefix := newPrefix()
-		a, _ := leaseStorage(t, srv, prefix)
-		b, _ := leaseStorage(t, srv, prefix)
-		la, err := acquire(t, a, "a")
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := startLeaseRace(t, srv)
+		a, b, la := r.a, r.b, r.la
 		if err := la.Release(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -125,10 +125,10 @@ func (o *S3Options) Validate() error {
 	if o.MaxRetries < 1 {
 		errs = append(errs, fmt.Errorf("invalid MaxRetries %d: must be at least 1", o.MaxRetries))
 	}
-	if o.Checksum > S3ChecksumNone {
+	if int(o.Checksum) >= len(s3ChecksumNames) {
 		errs = append(errs, fmt.Errorf("invalid Checksum (s3.checksum) %d", o.Checksum))
 	}
-	if o.ConditionalWrites > S3ConditionalWritesUnchecked {
+	if int(o.ConditionalWrites) >= len(s3ConditionalWritesNames) {
 		errs = append(errs, fmt.Errorf("invalid ConditionalWrites (s3.conditional-writes) %d", o.ConditionalWrites))
 	}
 	if o.SpoolDir == "" {
@@ -203,15 +203,13 @@ const (
 	S3ChecksumNone
 )
 
+// s3ChecksumNames are the s3.checksum values, by S3Checksum.
+var s3ChecksumNames = [...]string{S3ChecksumHeader: "header", S3ChecksumTrailer: "trailer", S3ChecksumNone: "none"}
+
 // String returns the s3.checksum value: header, trailer or none.
 func (c S3Checksum) String() string {
-	switch c {
-	case S3ChecksumHeader:
-		return "header"
-	case S3ChecksumTrailer:
-		return "trailer"
-	case S3ChecksumNone:
-		return "none"
+	if int(c) < len(s3ChecksumNames) {
+		return s3ChecksumNames[c]
 	}
 	return fmt.Sprintf("S3Checksum(%d)", uint8(c))
 }
@@ -236,13 +234,14 @@ const (
 	S3ConditionalWritesUnchecked
 )
 
+// s3ConditionalWritesNames are the s3.conditional-writes values, by
+// S3ConditionalWrites.
+var s3ConditionalWritesNames = [...]string{S3ConditionalWritesRequired: "required", S3ConditionalWritesUnchecked: "unchecked"}
+
 // String returns the s3.conditional-writes value: required or unchecked.
 func (c S3ConditionalWrites) String() string {
-	switch c {
-	case S3ConditionalWritesRequired:
-		return "required"
-	case S3ConditionalWritesUnchecked:
-		return "unchecked"
+	if int(c) < len(s3ConditionalWritesNames) {
+		return s3ConditionalWritesNames[c]
 	}
 	return fmt.Sprintf("S3ConditionalWrites(%d)", uint8(c))
 }
