@@ -34,7 +34,7 @@ func (s *S3Storage) probeAtOpen(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("s3 storage %s at %s: probe conditional writes: %w", s, s.endpoint, err)
+		return fmt.Errorf("s3 storage: probe conditional writes at %s: %w", s.endpoint, err)
 	}
 	return r.ifNoneMatch
 }
@@ -78,7 +78,7 @@ func (s *S3Storage) conditionalSupport(ctx context.Context, dir string) (*probeR
 	}
 	r, err := s.probe(ctx, dir)
 	if err != nil {
-		return nil, fmt.Errorf("s3 storage %s at %s: probe conditional writes: %w", s, s.endpoint, err)
+		return nil, fmt.Errorf("s3 storage: probe conditional writes at %s: %w", s.endpoint, err)
 	}
 	return r, nil
 }
@@ -112,10 +112,10 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 	switch e := s.s3Error(ctx, "put", key, err); {
 	case errors.Is(e, ErrExist):
 	case err == nil || errors.Is(e, ErrNotExist):
-		r.ifNoneMatch = fmt.Errorf("s3 storage %s at %s: the server ignores If-None-Match: a second PUT of %s with If-None-Match: * went through instead of failing with 412 Precondition Failed, "+
+		r.ifNoneMatch = fmt.Errorf("s3 storage: the server at %s ignores If-None-Match: a second PUT of %s with If-None-Match: * went through instead of failing with 412 Precondition Failed, "+
 			"so two writers racing for a checkpoint's _metadata could both win: %w; versitygw does this with its posix backend in --nometa mode (run it without --nometa); "+
 			"otherwise use a server that honours conditional writes, or set s3.conditional-writes=unchecked if one writer per job is guaranteed by other means",
-			s, s.endpoint, s.where(key), ErrUnsupported)
+			s.endpoint, s.where(key), ErrUnsupported)
 	default:
 		return nil, e
 	}

@@ -2,10 +2,14 @@ package s3server
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
 )
 
 // serves reports whether the server answers a bucket call for its bucket.
@@ -113,5 +117,25 @@ func TestStartServer(t *testing.T) {
 				t.Errorf("second Close: %v", err)
 			}
 		})
+	}
+}
+
+// TestStartingAnswer: the answers of a server still coming up are waited
+// out, MinIO's "Server not initialized yet" among them (it answers its
+// readiness probe before it serves bucket calls); a refusal is not.
+func TestStartingAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&url.Error{Op: "Put", URL: "http://127.0.0.1:1/b", Err: syscall.ECONNREFUSED}, true},
+		{miniogo.ErrorResponse{StatusCode: 503, Code: "XMinioServerNotInitialized", Message: "Server not initialized yet, please try again."}, true},
+		{miniogo.ErrorResponse{StatusCode: 503, Code: "SlowDown"}, true},
+		{miniogo.ErrorResponse{StatusCode: 403, Code: "AccessDenied"}, false},
+		{miniogo.ErrorResponse{StatusCode: 409, Code: "BucketAlreadyOwnedByYou"}, false},
+	} {
+		if got := startingAnswer(tt.err); got != tt.want {
+			t.Errorf("startingAnswer(%v) = %v; want %v", tt.err, got, tt.want)
+		}
 	}
 }
