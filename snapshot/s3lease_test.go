@@ -292,7 +292,8 @@ func TestS3LeaseRenewalsFail(t *testing.T) {
 	})
 }
 
-// TestS3LeaseOptions: a lease needs a holder and a TTL S3 can keep.
+// TestS3LeaseOptions: a lease needs a holder, a TTL S3 can keep, a valid
+// name and a lease object, or none, in its place.
 func TestS3LeaseOptions(t *testing.T) {
 	srv := shared(t, s3server.MinIO)
 	s, _ := leaseStorage(t, srv, newPrefix())
@@ -304,6 +305,15 @@ func TestS3LeaseOptions(t *testing.T) {
 	}
 	if _, err := s.AcquireLease(t.Context(), "../x", snapshot.LeaseOptions{Holder: testHolder("a")}); !errors.Is(err, snapshot.ErrInvalidName) {
 		t.Errorf("AcquireLease of an invalid name: %v", err)
+	}
+	// An object in the lease's place that is not a lease is never taken
+	// over: the error names it and says what to do.
+	if err := putS3(t, s, "job/_lease", []byte("not a lease"), snapshot.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireLease(t.Context(), "job/_lease", snapshot.LeaseOptions{Holder: testHolder("a")}); !errors.Is(err, snapshot.ErrCorrupt) ||
+		!strings.Contains(err.Error(), "job/_lease") || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("AcquireLease over an object that is not a lease: %v; want ErrCorrupt naming it", err)
 	}
 }
 
