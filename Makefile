@@ -6,11 +6,16 @@ GO          ?= go
 TOOLS       := $(CURDIR)/tools/bin
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
-# A real MinIO server for the S3 tests (internal/minio runs it as a separate
-# process; it is AGPL and never imported). The first install takes about
-# two minutes; the binary stays in ./tools/bin.
-MINIO         := $(TOOLS)/minio
-MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+# Real S3 servers for the S3 tests (internal/s3server runs them as separate
+# processes, never imported; MinIO is AGPL): MinIO and the Versity S3
+# gateway (versitygw, posix backend). The first installs take about two
+# and three minutes; the binaries stay in ./tools/bin.
+MINIO             := $(TOOLS)/minio
+MINIO_VERSION     := v0.0.0-20260212201848-7aac2a2c5b7c
+VERSITYGW         := $(TOOLS)/versitygw
+VERSITYGW_VERSION := v1.8.0
+S3_SERVERS        := $(MINIO) $(VERSITYGW)
+S3_ENV            := STATED_MINIO_BIN=$(MINIO) STATED_VERSITYGW_BIN=$(VERSITYGW)
 
 # Packages whose concurrency matters run under the race detector.
 RACE_PKGS := ./backend/... ./snapshot/... ./engine/... ./incremental/... ./ttl/...
@@ -24,13 +29,13 @@ build:
 
 test: lint test-unit
 
-# The S3 tests need the MinIO server; they fail (never skip) without it.
-test-unit: $(MINIO)
-	STATED_MINIO_BIN=$(MINIO) $(GO) test -race -count=1 $(RACE_PKGS)
+# The S3 tests need both servers; they fail (never skip) without them.
+test-unit: $(S3_SERVERS)
+	$(S3_ENV) $(GO) test -race -count=1 $(RACE_PKGS)
 	# Block counts are only meaningful without the race detector (Pebble's
 	# invariant checks change how iterators reuse blocks).
 	$(GO) test -count=1 -run 'TestSweepReadsOnlyExpiredBlocks' ./backend/lsm/
-	STATED_MINIO_BIN=$(MINIO) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine' -e '/incremental' -e '/ttl')
+	$(S3_ENV) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine' -e '/incremental' -e '/ttl')
 
 lint: fmt-check vet staticcheck tidy-check
 
@@ -53,7 +58,10 @@ $(STATICCHECK):
 $(MINIO):
 	GOBIN=$(TOOLS) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
-tools: $(STATICCHECK) $(MINIO)
+$(VERSITYGW):
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+tools: $(STATICCHECK) $(S3_SERVERS)
 
 # Every benchmark (≤ 10 minutes) or the quick set (≤ 60 s); both write
 # bench/results.json and bench/README.md.

@@ -75,13 +75,14 @@ func newS3Fixture(e *env, dir string) (f *s3Fixture, err error) {
 	f.store, err = snapshot.NewS3Storage(ctx, f.srv.Bucket, "bench", snapshot.S3Options{
 		Endpoint: f.srv.Endpoint, AccessKey: f.srv.AccessKey, SecretKey: f.srv.SecretKey,
 		PathStyle: true, PartSize: s3PartSize, Concurrency: 4, SpoolDir: spool,
+		Checksum: snapshot.S3ChecksumTrailer,
 	})
 	if err != nil {
 		return f, err
 	}
-	// The raw client has the S3Storage's client options: path style and
-	// trailing headers, so that PutObject sends the same CRC32C checksum
-	// (its default with trailing headers) as the storage does.
+	// The raw client has path style and trailing headers, so that its
+	// PutObject sends the same CRC32C trailer (its default with trailing
+	// headers) as the storage does in trailer mode.
 	transport, err := miniogo.DefaultTransport(false)
 	if err != nil {
 		return f, err

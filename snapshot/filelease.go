@@ -18,7 +18,7 @@ import (
 var _ Leaser = (*FileStorage)(nil)
 
 // leaseFileVersion is the version of the content of a lease file (FORMAT.md
-// section 6).
+// section 7).
 const leaseFileVersion = 1
 
 // leaseFile is the content of a lease file: who holds it.
@@ -33,7 +33,7 @@ type leaseFile struct {
 // processes lock two different files of one name). The kernel releases the
 // lock when the process dies, so a killed job's successor starts at once:
 // opts.TTL does not delay it. Once locked, the file is rewritten to name
-// opts.Holder (JSON, FORMAT.md section 6) and fsynced; a refused caller
+// opts.Holder (JSON, FORMAT.md section 7) and fsynced; a refused caller
 // gets a *LeaseHeldError naming the file's full path and the holder it
 // names.
 //

@@ -21,8 +21,9 @@ const (
 // EnsureDefaults fills them in and Validate checks the result.
 type S3Options struct {
 	// Endpoint is the S3 endpoint (s3.endpoint): "http://host:port" or
-	// "https://host[:port]"; a bare "host[:port]" means https. Required:
-	// there is no implicit AWS default.
+	// "https://host[:port]". Required, with its scheme: there is no
+	// implicit AWS default, and a bare "host:port" is refused rather than
+	// guessed to mean https.
 	Endpoint string
 	// AccessKey and SecretKey are the static credentials (s3.access-key,
 	// s3.secret-key). When both are empty, EnsureDefaults takes
@@ -50,13 +51,28 @@ type S3Options struct {
 	// MaxRetries is how many times a request is tried before its error is
 	// returned (1: no retry), with a jittered exponential backoff of 200 ms
 	// to 1 s between tries. Default 5, which gives up on an unreachable
-	// endpoint within a few seconds. The client cannot retry a request that
-	// failed after sending part of a checksummed body, so Commit also
-	// starts a failed upload again from the spool file, at most
-	// min(MaxRetries, 3) times in all.
+	// endpoint within a few seconds. Only answers that a later try can
+	// change are retried (no answer, 5xx other than 501, 408, 429, throttling,
+	// MinIO's "Server not initialized yet", AWS's 409
+	// ConditionalRequestConflict); a refused checksum (BadDigest), 501 Not
+	// Implemented, 403 Access Denied and every other 4xx fail at once.
+	// Commit also starts an upload that failed with a retryable error again
+	// from the spool file, at most min(MaxRetries, 3) times in all.
 	MaxRetries int
-	// SpoolDir is the local directory where files being written are
-	// spooled until Commit uploads them. Default os.TempDir().
+	// Checksum is how uploads carry the CRC32C of their bytes for the
+	// server to check (s3.checksum). Default S3ChecksumHeader, the one mode
+	// that MinIO, AWS S3, versitygw and SeaweedFS all accept over http and
+	// https; see S3Checksum.
+	Checksum S3Checksum
+	// ConditionalWrites says whether NewS3Storage checks that the server
+	// honours conditional PUTs (s3.conditional-writes). Default
+	// S3ConditionalWritesRequired; see S3ConditionalWrites.
+	ConditionalWrites S3ConditionalWrites
+	// SpoolDir is the local directory under which files being written are
+	// spooled until Commit uploads them: each S3Storage that writes spools
+	// into a directory of its own there, "stated-s3-spool-*", locked while
+	// it is open, and every S3Storage opened removes the directories of
+	// storages whose process died. Default os.TempDir().
 	SpoolDir string
 	// Logger receives debug logs of uploads and warnings of uploads
 	// started again. Default: discard.
@@ -109,6 +125,12 @@ func (o *S3Options) Validate() error {
 	if o.MaxRetries < 1 {
 		errs = append(errs, fmt.Errorf("invalid MaxRetries %d: must be at least 1", o.MaxRetries))
 	}
+	if int(o.Checksum) >= len(s3ChecksumNames) {
+		errs = append(errs, fmt.Errorf("invalid Checksum (s3.checksum) %d", o.Checksum))
+	}
+	if int(o.ConditionalWrites) >= len(s3ConditionalWritesNames) {
+		errs = append(errs, fmt.Errorf("invalid ConditionalWrites (s3.conditional-writes) %d", o.ConditionalWrites))
+	}
 	if o.SpoolDir == "" {
 		errs = append(errs, errors.New("missing SpoolDir"))
 	} else if fi, err := os.Stat(o.SpoolDir); err != nil {
@@ -122,17 +144,25 @@ func (o *S3Options) Validate() error {
 	return nil
 }
 
+// CheckS3Endpoint reports what is wrong with an S3 endpoint as
+// S3Options.Endpoint (s3.endpoint) takes it: "http://host:port" or
+// "https://host[:port]", nothing more. The error names the key and says
+// what to write.
+func CheckS3Endpoint(endpoint string) error {
+	_, _, err := parseS3Endpoint(endpoint)
+	return err
+}
+
 // parseS3Endpoint splits an endpoint into the host[:port] the client wants
 // and whether it uses TLS.
 func parseS3Endpoint(endpoint string) (host string, secure bool, err error) {
 	if endpoint == "" {
 		return "", false, errors.New("missing Endpoint: set s3.endpoint (e.g. http://localhost:9000 or https://s3.eu-west-1.amazonaws.com)")
 	}
-	raw := endpoint
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
+	if !strings.Contains(endpoint, "://") {
+		return "", false, fmt.Errorf("invalid Endpoint (s3.endpoint) %q: missing scheme: write http://%s or https://%s", endpoint, endpoint, endpoint)
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(endpoint)
 	if err != nil {
 		return "", false, fmt.Errorf("invalid Endpoint (s3.endpoint) %q: %v", endpoint, err)
 	}
@@ -145,4 +175,73 @@ func parseS3Endpoint(endpoint string) (host string, secure bool, err error) {
 		return "", false, fmt.Errorf("invalid Endpoint (s3.endpoint) %q: only scheme, host and port are allowed", endpoint)
 	}
 	return u.Host, u.Scheme == "https", nil
+}
+
+// S3Checksum is how uploads carry the CRC32C of their bytes
+// (S3Options.Checksum, s3.checksum). In every mode the CRC32C is computed
+// locally while the file is written, Commit checks what the server
+// reports against it (see S3Storage), and the object carries it as the
+// user metadata x-amz-meta-stated-crc32c.
+type S3Checksum uint8
+
+const (
+	// S3ChecksumHeader ("header", the default) sends the CRC32C of each
+	// PUT and each part in an x-amz-checksum-crc32c header, computed before
+	// the request. It is the mode every server tried accepts over both
+	// http and https: MinIO, AWS S3, versitygw (posix) and SeaweedFS.
+	S3ChecksumHeader S3Checksum = iota
+	// S3ChecksumTrailer ("trailer") sends the CRC32C in a trailer after an
+	// aws-chunked body, as the AWS SDKs do by default. Over plain http the
+	// chunks are signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), which
+	// versitygw v1.8 refuses with BadDigest; over https it is the
+	// unsigned-payload trailer, which it accepts.
+	S3ChecksumTrailer
+	// S3ChecksumNone ("none") sends no checksum, for servers that refuse
+	// them (versitygw's posix backend with --nometa refuses checksummed
+	// multipart uploads). The server then checks nothing beyond the
+	// signature and the length, and Commit checks only the stored size.
+	S3ChecksumNone
+)
+
+// s3ChecksumNames are the s3.checksum values, by S3Checksum.
+var s3ChecksumNames = [...]string{S3ChecksumHeader: "header", S3ChecksumTrailer: "trailer", S3ChecksumNone: "none"}
+
+// String returns the s3.checksum value: header, trailer or none.
+func (c S3Checksum) String() string {
+	if int(c) < len(s3ChecksumNames) {
+		return s3ChecksumNames[c]
+	}
+	return fmt.Sprintf("S3Checksum(%d)", uint8(c))
+}
+
+// S3ConditionalWrites says whether an S3Storage checks that its server
+// honours conditional PUTs (S3Options.ConditionalWrites,
+// s3.conditional-writes). A checkpoint's _metadata is published with
+// If-None-Match: * so that of two writers racing for it exactly one wins;
+// a server that ignores the header lets the second silently replace the
+// first.
+type S3ConditionalWrites uint8
+
+const (
+	// S3ConditionalWritesRequired ("required", the default): NewS3Storage
+	// probes the server once (see S3Storage) and refuses one that ignores
+	// If-None-Match; AcquireLease refuses one that ignores If-Match.
+	S3ConditionalWritesRequired S3ConditionalWrites = iota
+	// S3ConditionalWritesUnchecked ("unchecked"): no probe; the storage
+	// trusts the server. Only for servers known to honour both headers,
+	// or, knowingly, for one that does not while a single writer per job
+	// is guaranteed by other means.
+	S3ConditionalWritesUnchecked
+)
+
+// s3ConditionalWritesNames are the s3.conditional-writes values, by
+// S3ConditionalWrites.
+var s3ConditionalWritesNames = [...]string{S3ConditionalWritesRequired: "required", S3ConditionalWritesUnchecked: "unchecked"}
+
+// String returns the s3.conditional-writes value: required or unchecked.
+func (c S3ConditionalWrites) String() string {
+	if int(c) < len(s3ConditionalWritesNames) {
+		return s3ConditionalWritesNames[c]
+	}
+	return fmt.Sprintf("S3ConditionalWrites(%d)", uint8(c))
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,44 +26,72 @@ import (
 // start of a job quickly rather than after every retry of every call.
 const bucketCheckTimeout = 15 * time.Second
 
-// S3Storage is a Storage on an S3 bucket (AWS S3, MinIO or another
-// S3-compatible store), under a key prefix: the file "job/chk-3/_metadata"
-// of a storage on s3://bucket/ckpt is the object "ckpt/job/chk-3/_metadata".
+// S3Storage is a Storage on an S3 bucket (AWS S3, MinIO, versitygw or
+// another S3-compatible store), under a key prefix: the file
+// "job/chk-3/_metadata" of a storage on s3://bucket/ckpt is the object
+// "ckpt/job/chk-3/_metadata".
 //
-// Create spools the file to a local temporary file (S3Options.SpoolDir)
-// while computing its size and CRC32C; Commit uploads it with one PUT, or
-// a parallel multipart upload above S3Options.PartSize, each request
-// carrying a CRC32C that the server checks. A PUT is atomic, so nothing is
-// visible until Commit returns and readers never see a partial file. With
-// CreateOptions.NoOverwrite the upload is a conditional PUT
-// (If-None-Match: *): the store refuses it with 412 if the object exists,
-// which Commit reports as ErrExist.
+// Create spools the file to a local file (see S3Options.SpoolDir) while
+// computing its size and CRC32C (and that of each part); Commit uploads it
+// with one PUT, or a parallel multipart upload above S3Options.PartSize,
+// each request carrying its CRC32C for the server to check (see
+// S3Checksum), and then checks the CRC32C the server reports against the
+// local one. A PUT is atomic, so nothing is visible until Commit returns
+// and readers never see a partial file. With CreateOptions.NoOverwrite
+// the upload is a conditional PUT (If-None-Match: *): the store refuses it
+// with 412 if the object exists, which Commit reports as ErrExist.
+//
+// Because a server that ignores If-None-Match would let a second writer
+// replace a checkpoint's _metadata silently, NewS3Storage probes the
+// server once (unless S3Options.ConditionalWrites is
+// S3ConditionalWritesUnchecked): it writes a reserved object
+// ("<prefix>/.tmp-probe-<random>") with If-None-Match: * twice, then with
+// a wrong and a right If-Match, and deletes it. A server that lets the
+// second write through is refused with an error wrapping ErrUnsupported
+// that names it and what to do. With credentials that may not write there
+// (403), the probe is left to the first NoOverwrite Commit, in the
+// directory of its file. Leases need If-Match too (see AcquireLease).
 //
 // Directories are key prefixes: they exist while a file lies below them,
-// as with FileStorage. Requests are retried by the client
-// (S3Options.MaxRetries) and bounded by the caller's context.
+// as with FileStorage. A listing shows a directory only once it has seen a
+// file below it, so that directory markers (zero-byte "dir/" objects of
+// other tools) and prefixes a server still lists after their last file
+// was deleted (SeaweedFS, for minutes) are not shown. Requests are retried
+// by the client (S3Options.MaxRetries) and bounded by the caller's
+// context.
 //
 // Errors name the bucket and the key ("s3 put bucket/prefix/name: ...");
 // missing files wrap ErrNotExist, invalid names ErrInvalidName, calls
 // after Close ErrClosed. Safe for concurrent use.
 type S3Storage struct {
 	client    *minio.Client
+	core      minio.Core // client, for the requests of uploads
 	transport *http.Transport
 	bucket    string
 	prefix    string // "" or a clean prefix without leading or trailing "/"
 	endpoint  string
 	opts      S3Options
 	log       *slog.Logger
+	spool     *spoolDir
 	closed    atomic.Bool
-	// readHook, set only by tests, is called with the name and the offset
-	// before the upload reads the spool file.
-	readHook func(name string, off int64)
+
+	probeMu   sync.Mutex
+	probeDone *probeResult // nil until a probe ran to its end
+
+	noChecksums sync.Once // warns that the server reports no checksums
+
+	lease leaseEnv // the clock and tickers of leases
+
+	// uploadHook, set only by tests, is called with the name and the
+	// offset of the data before each PUT of a file or of a part.
+	uploadHook func(name string, off int64)
 }
 
 var (
 	_ Storage      = (*S3Storage)(nil)
 	_ InfoLister   = (*S3Storage)(nil)
 	_ BatchDeleter = (*S3Storage)(nil)
+	_ Leaser       = (*S3Storage)(nil)
 )
 
 // NewS3Storage opens the storage of the objects of bucket whose keys start
@@ -70,7 +99,11 @@ var (
 // It checks that the bucket exists, within ctx and at most about 15 s: a
 // missing bucket, bad credentials or an unreachable endpoint fail here with
 // an error that names the endpoint and the bucket. It never creates the
-// bucket. opts is completed with EnsureDefaults and checked with Validate.
+// bucket. Then it probes the server's conditional writes (see S3Storage),
+// refusing a server that ignores If-None-Match, and removes the spool
+// directories of processes that died from S3Options.SpoolDir (its own is
+// made there at the first Create).
+// opts is completed with EnsureDefaults and checked with Validate.
 func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Storage, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
@@ -104,42 +137,57 @@ func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*
 		lookup = minio.BucketLookupPath
 	}
 	client, err := minio.New(host, &minio.Options{
-		Creds:           creds,
-		Secure:          secure,
-		Transport:       transport,
-		Region:          opts.Region,
-		BucketLookup:    lookup,
-		TrailingHeaders: true,
-		MaxRetries:      opts.MaxRetries,
+		Creds:        creds,
+		Secure:       secure,
+		Transport:    transport,
+		Region:       opts.Region,
+		BucketLookup: lookup,
+		// No trailing headers: the client would add a CRC32C trailer of its
+		// own to PUTs over https; uploads choose theirs (S3Checksum).
+		MaxRetries: opts.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 storage %s: %w", opts.Endpoint, err)
 	}
 	s := &S3Storage{
 		client:    client,
+		core:      minio.Core{Client: client},
 		transport: transport,
 		bucket:    bucket,
 		prefix:    prefix,
 		endpoint:  opts.Endpoint,
 		opts:      opts,
 		log:       opts.Logger,
+		lease:     systemLeaseEnv,
 	}
-	cctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
-	defer cancel()
-	ok, err := client.BucketExists(cctx, bucket)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		err = fmt.Errorf("s3 storage: check bucket %q at %s: %w", bucket, opts.Endpoint, ctx.Err())
-	case err != nil:
-		err = fmt.Errorf("s3 storage: check bucket %q at %s: %w", bucket, opts.Endpoint, err)
-	case !ok:
-		err = fmt.Errorf("s3 storage: bucket %q does not exist at %s (buckets are not created implicitly)", bucket, opts.Endpoint)
-	}
-	if err != nil {
+	if err := s.open(ctx); err != nil {
 		transport.CloseIdleConnections()
 		return nil, err
 	}
 	return s, nil
+}
+
+// open checks the bucket, probes the server and sweeps the spool
+// directory.
+func (s *S3Storage) open(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
+	defer cancel()
+	ok, err := s.client.BucketExists(cctx, s.bucket)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("s3 storage: check bucket %q at %s: %w", s.bucket, s.endpoint, ctx.Err())
+	case err != nil:
+		return fmt.Errorf("s3 storage: check bucket %q at %s: %w", s.bucket, s.endpoint, err)
+	case !ok:
+		return fmt.Errorf("s3 storage: bucket %q does not exist at %s (buckets are not created implicitly)", s.bucket, s.endpoint)
+	}
+	if s.opts.ConditionalWrites == S3ConditionalWritesRequired {
+		if err := s.probeAtOpen(cctx); err != nil {
+			return err
+		}
+	}
+	s.spool = openSpool(s.opts.SpoolDir, s.log)
+	return nil
 }
 
 // Bucket returns the bucket of the storage.
@@ -177,9 +225,14 @@ func (s *S3Storage) resolve(ctx context.Context, op, name string) (string, strin
 }
 
 // s3Error wraps an error of the client: missing objects wrap ErrNotExist,
-// a failed If-None-Match ErrExist, and a cancelled context keeps its error
-// visible to errors.Is.
+// a failed If-None-Match ErrExist (and so does AWS's 409
+// ConditionalRequestConflict, which answers the loser of two conditional
+// writes in flight at once), and a cancelled context keeps its error
+// visible to errors.Is. It is nil for a nil err.
 func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == minio.NoSuchKey || resp.Code == "NotFound" ||
@@ -187,10 +240,66 @@ func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) erro
 		return fmt.Errorf("%s: %w", s.where(key), ErrNotExist)
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("s3 %s %s: %w", op, s.where(key), ErrExist)
+	case resp.Code == "ConditionalRequestConflict":
+		return fmt.Errorf("s3 %s %s: another conditional write to it was in flight: %w", op, s.where(key), ErrExist)
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		return fmt.Errorf("s3 %s %s: %w (%v)", op, s.where(key), ctx.Err(), err)
 	}
 	return fmt.Errorf("s3 %s %s: %w", op, s.where(key), err)
+}
+
+// putError is s3Error for uploads, with what to do about the answers
+// that say the server does not take this storage's requests.
+func (s *S3Storage) putError(ctx context.Context, key string, err error) error {
+	resp := minio.ToErrorResponse(err)
+	err = s.s3Error(ctx, "put", key, err)
+	switch {
+	case checksumRefused(resp.Code) && s.opts.Checksum == S3ChecksumTrailer:
+		return fmt.Errorf("%w (the server refused the CRC32C trailer of s3.checksum=trailer; versitygw does over plain http: set s3.checksum=header)", err)
+	case checksumRefused(resp.Code):
+		return fmt.Errorf("%w (the server computed another CRC32C than the one sent: the bytes changed on the way, or the server does not take s3.checksum=%s)", err, s.opts.Checksum)
+	case resp.StatusCode == http.StatusNotImplemented && s.opts.Checksum != S3ChecksumNone:
+		return fmt.Errorf("%w (the server does not implement this request; if it refuses checksums, set s3.checksum=none)", err)
+	}
+	return err
+}
+
+// checksumRefused reports whether an S3 error code says that a checksum
+// did not match.
+func checksumRefused(code string) bool {
+	return code == "BadDigest" || code == "XAmzContentChecksumMismatch" || code == "InvalidDigest"
+}
+
+// retryable reports whether a failed upload is worth starting again: only
+// if a later try can change the answer. Transport failures (no answer),
+// server errors other than 501 Not Implemented and 505, 408, 429,
+// throttling, MinIO's "Server not initialized yet" and AWS's 409
+// ConditionalRequestConflict are; a refused checksum, 403, 501 and every
+// other answer are not.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) {
+		// Not an answer of the store: the connection failed, unless the
+		// check of what the store stored failed.
+		var corrupt *CorruptError
+		return !errors.As(err, &corrupt)
+	}
+	switch {
+	case resp.StatusCode == 0 && resp.Code == "":
+		return true
+	case checksumRefused(resp.Code), resp.StatusCode == http.StatusNotImplemented, resp.StatusCode == http.StatusHTTPVersionNotSupported:
+		return false
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	}
+	switch resp.Code {
+	case "ConditionalRequestConflict", "RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "XMinioServerNotInitialized", "InternalError":
+		return true
+	}
+	return false
 }
 
 // Open implements Storage. The reader streams the object from the store;
@@ -319,8 +428,66 @@ func (s *S3Storage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error
 		// The lister ends quietly when its context is cancelled.
 		return nil, fmt.Errorf("s3 list %s: %w", s.where(listPrefix), err)
 	}
+	infos, err := s.dropEmptyDirs(ctx, listPrefix, infos)
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos, nil
+}
+
+// maxDirChecks bounds the listings dropEmptyDirs runs at once.
+const maxDirChecks = 8
+
+// dropEmptyDirs removes from infos, the listing of listPrefix, the
+// directories below which no file lies: prefixes that only directory
+// markers hold, or that the server still lists after their last file was
+// deleted. It asks for the first few keys below each, up to maxDirChecks
+// at a time.
+func (s *S3Storage) dropEmptyDirs(ctx context.Context, listPrefix string, infos []FileInfo) ([]FileInfo, error) {
+	keep := make([]bool, len(infos))
+	errs := make([]error, len(infos))
+	sem := make(chan struct{}, maxDirChecks)
+	var wg sync.WaitGroup
+	for i, fi := range infos {
+		if !strings.HasSuffix(fi.Name, "/") {
+			keep[i] = true
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			keep[i], errs[i] = s.holdsFile(ctx, listPrefix+fi.Name)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, s.listError(ctx, listPrefix, err)
+	}
+	kept := infos[:0]
+	for i, fi := range infos {
+		if keep[i] {
+			kept = append(kept, fi)
+		}
+	}
+	return kept, nil
+}
+
+// holdsFile reports whether a file lies below the key prefix dirPrefix
+// (which ends in "/"): an object that is neither a directory marker (a key
+// ending in "/") nor a reserved name.
+func (s *S3Storage) holdsFile(ctx context.Context, dirPrefix string) (bool, error) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: dirPrefix, Recursive: true, MaxKeys: 16}) {
+		if obj.Err != nil {
+			return false, obj.Err
+		}
+		if !strings.HasSuffix(obj.Key, "/") && !strings.HasPrefix(path.Base(obj.Key), tempPrefix) {
+			return true, nil
+		}
+	}
+	return false, ctx.Err()
 }
 
 func (s *S3Storage) listError(ctx context.Context, listPrefix string, err error) error {
@@ -422,9 +589,12 @@ func (s *S3Storage) DeleteAll(ctx context.Context, names []string) error {
 }
 
 // Close implements Storage. It is idempotent; writers already created may
-// still commit or abort, every other call fails with ErrClosed.
+// still commit or abort, every other call fails with ErrClosed. The spool
+// directory is removed once the last writer is done. Leases acquired
+// keep being renewed until they are released.
 func (s *S3Storage) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
+		s.spool.close()
 		s.transport.CloseIdleConnections()
 	}
 	return nil

@@ -95,7 +95,8 @@ type Job struct {
 // S3Options configures the S3 client of s3:// locations.
 type S3Options struct {
 	// Endpoint is s3.endpoint, e.g. http://localhost:9000 or
-	// https://s3.eu-west-1.amazonaws.com. Required for s3:// locations.
+	// https://s3.eu-west-1.amazonaws.com, with its scheme. Required for
+	// s3:// locations. Default "".
 	Endpoint string
 	// AccessKey is s3.access-key. Default "".
 	AccessKey string
@@ -106,6 +107,13 @@ type S3Options struct {
 	// PathStyle is s3.path-style: address buckets as endpoint/bucket
 	// rather than bucket.endpoint. Default false.
 	PathStyle bool
+	// Checksum is s3.checksum: header, trailer or none (see
+	// snapshot.S3Checksum). Default snapshot.S3ChecksumHeader.
+	Checksum snapshot.S3Checksum
+	// ConditionalWrites is s3.conditional-writes: required or unchecked
+	// (see snapshot.S3ConditionalWrites). Default
+	// snapshot.S3ConditionalWritesRequired.
+	ConditionalWrites snapshot.S3ConditionalWrites
 }
 
 // DefaultLSMDirName is the directory under os.TempDir that LocalDir returns

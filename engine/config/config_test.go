@@ -219,6 +219,12 @@ func TestParseValid(t *testing.T) {
 		{KeyS3SecretKey, "S=K", func(j *Job) any { return j.S3.SecretKey }, "S=K"},
 		{KeyS3Region, "eu-west-1", func(j *Job) any { return j.S3.Region }, "eu-west-1"},
 		{KeyS3PathStyle, "true", func(j *Job) any { return j.S3.PathStyle }, true},
+		{KeyS3Endpoint, "https://s3.eu-west-1.amazonaws.com", func(j *Job) any { return j.S3.Endpoint }, "https://s3.eu-west-1.amazonaws.com"},
+		{KeyS3Checksum, "header", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumHeader},
+		{KeyS3Checksum, "Trailer", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumTrailer},
+		{KeyS3Checksum, "none", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumNone},
+		{KeyS3ConditionalWrites, "required", func(j *Job) any { return j.S3.ConditionalWrites }, snapshot.S3ConditionalWritesRequired},
+		{KeyS3ConditionalWrites, "unchecked", func(j *Job) any { return j.S3.ConditionalWrites }, snapshot.S3ConditionalWritesUnchecked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -270,6 +276,11 @@ func TestParseInvalid(t *testing.T) {
 		{KeyUncoveredOutput, "DELETE", nil},
 		{KeyLeaseTTL, "0", nil},
 		{KeyS3PathStyle, "on", nil},
+		{KeyS3Endpoint, "localhost:9000", nil},
+		{KeyS3Endpoint, "ftp://host", nil},
+		{KeyS3Endpoint, "http://host/path", nil},
+		{KeyS3Checksum, "crc32c", nil},
+		{KeyS3ConditionalWrites, "off", nil},
 
 		{KeyNumRetained, "0", nil},
 		{KeyNumRetained, "-1", nil},
@@ -679,4 +690,15 @@ func TestEnumStrings(t *testing.T) {
 			t.Errorf("BackendType %v does not round-trip: got %v", b, j.Backend)
 		}
 	}
+}
+
+// TestS3EndpointWithoutScheme: a bare host:port, which was taken to mean
+// https, is refused, saying what to write.
+func TestS3EndpointWithoutScheme(t *testing.T) {
+	_, err := Parse(map[string]string{KeyS3Endpoint: "localhost:9000"})
+	if !errors.Is(err, ErrInvalidValue) || !strings.Contains(err.Error(), "s3.endpoint") ||
+		!strings.Contains(err.Error(), "http://localhost:9000") || !strings.Contains(err.Error(), "https://localhost:9000") {
+		t.Fatalf("Parse(s3.endpoint=localhost:9000): %v", err)
+	}
+	t.Log(err)
 }

@@ -19,8 +19,11 @@
 //	execution.state-recovery.ignore-unclaimed-state           bool (false)
 //	parallelism.default                                       1..32768 (1)
 //	pipeline.max-parallelism                                  1..32768 (128)
-//	s3.endpoint, s3.access-key, s3.secret-key, s3.region      strings
+//	s3.endpoint                                               http://host:port | https://host[:port]
+//	s3.access-key, s3.secret-key, s3.region                   strings
 //	s3.path-style                                             bool (false)
+//	s3.checksum                                               header | trailer | none (header)
+//	s3.conditional-writes                                     required | unchecked (required)
 //
 // Durations are Flink's ("500 ms", "10 min", "2 h", "1 d"; a bare integer
 // is milliseconds) or Go's ("1m30s"). Bools are true or false; enums and

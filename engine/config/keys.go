@@ -34,6 +34,8 @@ const (
 	KeyS3SecretKey          = "s3.secret-key"
 	KeyS3Region             = "s3.region"
 	KeyS3PathStyle          = "s3.path-style"
+	KeyS3Checksum           = "s3.checksum"
+	KeyS3ConditionalWrites  = "s3.conditional-writes"
 )
 
 // spec is one known key: its default (in the form a user would write it)
@@ -80,11 +82,17 @@ var specs = []spec{
 	{KeyMaxParallelism, "128", func(j *Job, v string) error {
 		return parseInt(v, &j.MaxParallelism, 1, backend.MaxMaxParallelism)
 	}},
-	{KeyS3Endpoint, "", func(j *Job, v string) error { j.S3.Endpoint = v; return nil }},
+	{KeyS3Endpoint, "", func(j *Job, v string) error { return parseS3Endpoint(v, &j.S3.Endpoint) }},
 	{KeyS3AccessKey, "", func(j *Job, v string) error { j.S3.AccessKey = v; return nil }},
 	{KeyS3SecretKey, "", func(j *Job, v string) error { j.S3.SecretKey = v; return nil }},
 	{KeyS3Region, "", func(j *Job, v string) error { j.S3.Region = v; return nil }},
 	{KeyS3PathStyle, "false", func(j *Job, v string) error { return parseBool(v, &j.S3.PathStyle) }},
+	{KeyS3Checksum, snapshot.S3ChecksumHeader.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.Checksum, named(snapshot.S3ChecksumHeader, snapshot.S3ChecksumTrailer, snapshot.S3ChecksumNone))
+	}},
+	{KeyS3ConditionalWrites, snapshot.S3ConditionalWritesRequired.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.ConditionalWrites, named(snapshot.S3ConditionalWritesRequired, snapshot.S3ConditionalWritesUnchecked))
+	}},
 }
 
 const maxInt = int(^uint(0) >> 1)

@@ -2,7 +2,8 @@
 // implementation runs it to show that it keeps the whole contract
 // (atomic commits, no-overwrite, ranges, listings, deletes, names, close,
 // cancellation, concurrency), and the optional capabilities
-// (snapshot.InfoLister, snapshot.BatchDeleter) where it has them.
+// (snapshot.InfoLister, snapshot.BatchDeleter, snapshot.Leaser) where it
+// has them.
 //
 // Use it from a test of the implementation:
 //
@@ -70,6 +71,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) snapshot.Storage, opts Opti
 		{"Close", testClose},
 		{"LargeFile", func(t *testing.T, s snapshot.Storage) { testLargeFile(t, s, opts.LargeSize) }},
 		{"Concurrent", testConcurrent},
+		{"Lease", testLease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -846,4 +848,60 @@ func testConcurrent(t *testing.T, s snapshot.Storage) {
 	}
 	slices.Sort(want)
 	wantList(t, s, "conc", want...)
+}
+
+// testLease: where the storage is a snapshot.Leaser, one holder at a time
+// has a lease; a second one (also the same holder through another Lease
+// value) is refused with a *LeaseHeldError naming the holder; a released
+// lease can be acquired at once; Release is idempotent and does not close
+// Lost.
+func testLease(t *testing.T, s snapshot.Storage) {
+	l, ok := s.(snapshot.Leaser)
+	if !ok {
+		t.Skip("the storage does not implement snapshot.Leaser")
+	}
+	ctx := t.Context()
+	holder := func(run string) snapshot.LeaseHolder {
+		return snapshot.LeaseHolder{Host: "host-" + run, PID: 100, Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Run: run}
+	}
+	a, err := l.AcquireLease(ctx, "job/_lease", snapshot.LeaseOptions{Holder: holder("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	if a.Holder() != holder("a") || a.Err() != nil {
+		t.Fatalf("lease: holder %+v, err %v", a.Holder(), a.Err())
+	}
+	for _, run := range []string{"b", "a"} {
+		_, err := l.AcquireLease(ctx, "job/_lease", snapshot.LeaseOptions{Holder: holder(run)})
+		var held *snapshot.LeaseHeldError
+		if !errors.Is(err, snapshot.ErrLeaseHeld) || !errors.As(err, &held) || held.Holder != holder("a") || !strings.Contains(held.Name, "_lease") {
+			t.Fatalf("second AcquireLease by %s: %v; want a *LeaseHeldError naming holder a and the lease", run, err)
+		}
+	}
+	other, err := l.AcquireLease(ctx, "other/_lease", snapshot.LeaseOptions{Holder: holder("b")})
+	if err != nil {
+		t.Fatalf("AcquireLease of another name: %v", err)
+	}
+	if err := other.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Errorf("second Release: %v", err)
+	}
+	select {
+	case <-a.Lost():
+		t.Error("Release closed Lost")
+	default:
+	}
+	b, err := l.AcquireLease(ctx, "job/_lease", snapshot.LeaseOptions{Holder: holder("b")})
+	if err != nil {
+		t.Fatalf("AcquireLease after Release: %v", err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

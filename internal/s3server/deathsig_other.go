@@ -1,6 +1,6 @@
 //go:build !linux
 
-package minio
+package s3server
 
 import "os/exec"
 

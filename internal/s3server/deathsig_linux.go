@@ -1,4 +1,4 @@
-package minio
+package s3server
 
 import (
 	"os/exec"
