@@ -41,6 +41,10 @@ type MoveAsideOptions struct {
 	Force bool
 	// Now stamps the new directory's name. Default time.Now.
 	Now func() time.Time
+	// Storage opens the savepoint a registered stop savepoint's pointer
+	// names, to judge whether it is a valid restore point. Default: the
+	// zero StorageOptions (local paths only).
+	Storage StorageOptions
 }
 
 // MovedAside describes a checkpoint moved aside.
@@ -128,9 +132,19 @@ func (s *FileStorage) RenameDir(ctx context.Context, dir, newDir string) error {
 // checkpoint is moved aside, the registry and the sweeper no longer hold
 // back the shared files it may reference. Move a checkpoint aside while
 // its job is stopped.
+//
+// dir may also name the pointer of a registered stop savepoint
+// ("<job>/savepoint-<n>.pointer", FORMAT.md section 6) whose pointer or
+// savepoint cannot be read: the pointer is then moved to
+// "<job>/moved-aside-savepoint-<n>-<UTC time>.pointer" (copied, checked,
+// then deleted), and the savepoint itself, which belongs to the user, is
+// left where it is.
 func MoveCheckpointAside(ctx context.Context, store Storage, dir string, opts MoveAsideOptions) (MovedAside, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if job, id, ok := parsePointerName(dir); ok {
+		return movePointerAside(ctx, store, job, id, opts)
 	}
 	job, id, err := parseCheckpointDir(dir)
 	if err != nil {
@@ -164,6 +178,66 @@ func MoveCheckpointAside(ctx context.Context, store Storage, dir string, opts Mo
 		return MovedAside{}, fmt.Errorf("move checkpoint %s aside: %w", dir, err)
 	}
 	return out, nil
+}
+
+// movedAsidePointerPrefix starts the name a stop savepoint's pointer is
+// moved aside to: "<job>/moved-aside-savepoint-<n>-<UTC time>.pointer",
+// which discovery does not take for a pointer.
+const movedAsidePointerPrefix = "moved-aside-" + pointerPrefix
+
+// movePointerAside moves the pointer of registered stop savepoint id of job
+// aside unless it is a valid restore point (or opts.Force).
+func movePointerAside(ctx context.Context, store Storage, job string, id int64, opts MoveAsideOptions) (MovedAside, error) {
+	name := SavepointPointerName(job, id)
+	p, err := readPointer(ctx, store, job, id)
+	if err != nil {
+		return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: %w", name, err)
+	}
+	if errors.Is(p.Err, ErrNotExist) && !errors.Is(p.Err, ErrCorrupt) {
+		return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: %w", name, p.Err)
+	}
+	info := CheckpointInfo{ID: id, Dir: name, Err: p.Err}
+	if p.Err == nil {
+		o, file, err := openPoint(ctx, store, job, p, opts.Storage)
+		switch {
+		case err == nil:
+			info.Metadata = o.Metadata
+			o.Close()
+		case file == "":
+			return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: %w", name, err)
+		default:
+			info.Err = err
+		}
+	}
+	if info.Err == nil && !opts.Force {
+		return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: it registers a valid restore point (force it to move it all the same): %w", name, ErrCheckpointComplete)
+	}
+	moved := opts.Now().UTC().Truncate(time.Second)
+	to := path.Join(job, movedAsidePointerPrefix+strconv.FormatInt(id, 10)+"-"+moved.Format(movedAsideTimeLayout)+pointerSuffix)
+	if err := copyFile(ctx, store, name, to); err != nil {
+		return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: %w", name, err)
+	}
+	if err := store.Delete(ctx, name); err != nil {
+		return MovedAside{}, fmt.Errorf("move savepoint pointer %s aside: copied to %s, but: %w", name, to, err)
+	}
+	out := MovedAside{CheckpointInfo: info, From: name, Moved: moved, Files: 1}
+	out.Dir = to
+	return out, nil
+}
+
+// parsePointerName parses "<job>/savepoint-<n>.pointer".
+func parsePointerName(name string) (string, int64, bool) {
+	job, base := path.Split(name)
+	job = strings.TrimSuffix(job, "/")
+	num, ok := strings.CutPrefix(base, pointerPrefix)
+	if !ok || job == "" || checkName(name) != nil {
+		return "", 0, false
+	}
+	if num, ok = strings.CutSuffix(num, pointerSuffix); !ok {
+		return "", 0, false
+	}
+	id, ok := canonicalID(num)
+	return job, id, ok
 }
 
 // copyThenDelete copies files (storage names under from) to the same names

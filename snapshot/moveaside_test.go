@@ -246,3 +246,67 @@ func TestMoveCheckpointAsideChecksTheCopy(t *testing.T) {
 		t.Fatal("the original file changed")
 	}
 }
+
+// The pointer of a stop savepoint that is gone (the newest restore point,
+// which stops `latest`) moves aside, after which latest is the checkpoint
+// before it; a pointer to a valid savepoint moves only when forced.
+func TestMoveSavepointPointerAside(t *testing.T) {
+	ctx := t.Context()
+	for name, open := range moveAsideStores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			commitCheckpoint(t, s, 1)
+			gone := path.Join(t.TempDir(), "savepoint-gone")
+			if err := snapshot.RegisterStopSavepoint(ctx, s, "job", snapshot.SavepointPointer{CheckpointID: 2, Completed: time.UnixMilli(2000), Location: gone}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", snapshot.StorageOptions{}); !errors.As(err, new(*snapshot.UnreadableRestorePointError)) {
+				t.Fatalf("latest before: %v, want an unreadable restore point", err)
+			}
+			now := time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC)
+			pointer := snapshot.SavepointPointerName("job", 2)
+			before := get(t, s, pointer)
+			moved, err := snapshot.MoveCheckpointAside(ctx, s, pointer, snapshot.MoveAsideOptions{Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "job/moved-aside-savepoint-2-20261202T030405Z.pointer"; moved.Dir != want || moved.From != pointer || moved.Status() != snapshot.StatusIncomplete {
+				t.Fatalf("moved %+v (status %v), want %s from %s, incomplete (the savepoint is gone)", moved, moved.Status(), want, pointer)
+			}
+			if got := get(t, s, moved.Dir); !bytes.Equal(got, before) {
+				t.Fatalf("moved pointer holds %x, want %x", got, before)
+			}
+			if _, err := s.Size(ctx, pointer); !errors.Is(err, snapshot.ErrNotExist) {
+				t.Fatalf("pointer still there: %v", err)
+			}
+			latest, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", snapshot.StorageOptions{})
+			if err != nil || latest.ID != 1 {
+				t.Fatalf("latest after: %+v, %v; want checkpoint 1", latest, err)
+			}
+			latest.Close()
+
+			// A pointer to a savepoint that opens is a valid restore point.
+			sp := t.TempDir()
+			fs, err := snapshot.NewFileStorage(sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := &snapshot.Metadata{JobID: "job", CheckpointID: 3, Kind: snapshot.KindSavepoint, Completed: time.UnixMilli(3000).UTC()}
+			if err := snapshot.CommitMetadata(ctx, fs, "savepoint-ok", md); err != nil {
+				t.Fatal(err)
+			}
+			fs.Close()
+			if err := snapshot.RegisterStopSavepoint(ctx, s, "job", snapshot.SavepointPointer{CheckpointID: 3, Completed: time.UnixMilli(3000), Location: path.Join(sp, "savepoint-ok")}); err != nil {
+				t.Fatal(err)
+			}
+			valid := snapshot.SavepointPointerName("job", 3)
+			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{}); !errors.Is(err, snapshot.ErrCheckpointComplete) {
+				t.Fatalf("valid pointer: %v, want ErrCheckpointComplete", err)
+			}
+			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{Force: true}); err != nil {
+				t.Fatalf("forced: %v", err)
+			}
+		})
+	}
+}

@@ -267,6 +267,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"savepoints", "list", "gs://bucket/sp"}, "unsupported"},
 		{[]string{"checkpoints", "list", "s3://bucket/checkpoints"}, "s3:// locations need --set s3.endpoint="},
 		{[]string{"checkpoint", "inspect", "s3://bucket/checkpoints/job1/chk-1", "--set", "s3.endpoint=ftp://host:21"}, "s3.endpoint"},
+		{[]string{"checkpoints", "list", "s3://bucket/checkpoints", "--set", "s3.endpoint=127.0.0.1:9000"}, "s3.endpoint"},
 		{[]string{"checkpoints", "list", "s3://bucket/checkpoints", "--set", "s3.endpoint=http://127.0.0.1:1", "--set", "s3.access-key=only"}, "s3.secret-key"},
 		{[]string{"checkpoint", "inspect", "/"}, "not a checkpoint or savepoint directory"},
 		{[]string{"checkpoint", "move-aside", filepath.Join(dir, "job", "shared")}, "want a chk-<n> directory"},

@@ -24,7 +24,8 @@ type moveAsideResult struct {
 	Moved  time.Time `json:"moved"`
 	Files  int       `json:"files"`
 	// Latest is what --restore latest restores now: the job's newest
-	// complete checkpoint, "" if none is left.
+	// restore point (a checkpoint, or a stop savepoint's location), "" if
+	// none is left or it cannot be read.
 	Latest string `json:"latest"`
 }
 
@@ -35,7 +36,11 @@ func newMoveAsideCommand(g *globalFlags) *cobra.Command {
 		Short: "Move a broken checkpoint out of the way of --restore latest",
 		Long: `Move the checkpoint PATH (a chk-<n> directory or its _metadata) aside, to
 moved-aside-chk-<n>-<UTC time> in its job's directory, so that
---restore latest goes on with the newest checkpoint that remains. A
+--restore latest goes on with the newest restore point that remains. PATH
+may also be the pointer of a stop savepoint (<job>/savepoint-<n>.pointer)
+whose savepoint is broken or gone: the pointer is moved to
+moved-aside-savepoint-<n>-<UTC time>.pointer and the savepoint, which is
+yours, stays where it is. A
 restore refuses a newest checkpoint whose _metadata is corrupt or of a
 newer format rather than silently restoring an older one (whose output
 may already be committed over); this is the way out once you have looked
@@ -57,12 +62,16 @@ job is stopped.`,
 				return err
 			}
 			defer store.Close()
-			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force})
+			opts, err := g.storageOptions()
+			if err != nil {
+				return err
+			}
+			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force, Storage: opts})
 			if errors.Is(err, snapshot.ErrInvalidName) {
-				return usagef("checkpoint move-aside: %s: want a chk-<n> directory or its _metadata", args[0])
+				return usagef("checkpoint move-aside: %s: want a chk-<n> directory, its _metadata or a savepoint-<n>.pointer", args[0])
 			}
 			if errors.Is(err, snapshot.ErrCheckpointComplete) {
-				return fmt.Errorf("%s is a complete checkpoint, a valid restore point: --restore latest would restore an older one without it; add --force to move it aside all the same", locate(store, name))
+				return fmt.Errorf("%s is a valid restore point: --restore latest would restore an older one without it; add --force to move it aside all the same", locate(store, name))
 			}
 			if err != nil {
 				return err
@@ -73,9 +82,13 @@ job is stopped.`,
 			if moved.Err != nil && moved.Status() != snapshot.StatusIncomplete {
 				res.Error = wholeError(store, moved.Err).Error()
 			}
-			latest, _, latestErr := snapshot.LatestCheckpoint(ctx, store, job)
+			latest, _, latestErr := snapshot.OpenLatestRestorePoint(ctx, store, job, opts)
 			if latestErr == nil {
-				res.Latest = locate(store, latest)
+				res.Latest = locate(store, latest.Name)
+				if latest.Kind == snapshot.KindSavepoint {
+					res.Latest = latest.Pointer.Location
+				}
+				latest.Close()
 			}
 			if asJSON {
 				return writeJSON(w, res)
@@ -85,7 +98,7 @@ job is stopped.`,
 			case latestErr == nil:
 				fmt.Fprintf(w, "--restore latest now restores %s\n", res.Latest)
 			case errors.Is(latestErr, snapshot.ErrNoCheckpoint):
-				fmt.Fprintf(w, "job %s has no complete checkpoint left: --restore latest starts from the beginning\n", job)
+				fmt.Fprintf(w, "job %s has no restore point left: --restore latest starts from the beginning\n", job)
 			default:
 				fmt.Fprintf(w, "--restore latest: %v\n", wholeError(store, latestErr))
 			}

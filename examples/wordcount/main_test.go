@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/examples/internal/jobtest"
+	"github.com/stated-io/stated/internal/s3server"
 )
 
 // bin is the wordcount binary, built once by TestMain.
@@ -339,7 +340,22 @@ func retained(t *testing.T, out string, n int) []string {
 // runs on: each gives the extra arguments that put a job's checkpoints
 // there (none: the output's _checkpoints on the file system).
 var twoInstanceStorages = map[string]func(t *testing.T) []string{
-	"file": func(*testing.T) []string { return nil },
+	"file":      func(*testing.T) []string { return nil },
+	"minio":     func(t *testing.T) []string { return s3Checkpoints(t, s3server.MinIO) },
+	"versitygw": func(t *testing.T) []string { return s3Checkpoints(t, s3server.VersityGW) },
+}
+
+// s3Checkpoints starts an S3 server of kind k for the test and returns the
+// arguments that put a job's checkpoints and savepoints on it.
+func s3Checkpoints(t *testing.T, k *s3server.Kind) []string {
+	srv := s3server.Start(t, k)
+	root := "s3://" + srv.Bucket
+	return []string{
+		"--set", "execution.checkpointing.dir=" + root + "/checkpoints",
+		"--set", "execution.checkpointing.savepoint-dir=" + root + "/savepoints",
+		"--set", "s3.endpoint=" + srv.Endpoint, "--set", "s3.access-key=" + srv.AccessKey,
+		"--set", "s3.secret-key=" + srv.SecretKey, "--set", "s3.path-style=true",
+	}
 }
 
 // TestWordcountTwoInstances starts a second instance of a running job on
