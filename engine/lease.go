@@ -9,10 +9,6 @@ import (
 	"github.com/stated-io/stated/snapshot"
 )
 
-// leaseName is the storage name of the lease of a job on its checkpoint
-// directory: "<job>/_lease".
-func leaseName(jobID string) string { return jobID + "/_lease" }
-
 // acquireLease takes the job's lease on its checkpoint directory (one
 // writer per job), before the run restores or writes anything. A storage
 // without snapshot.Leaser is refused (ErrConfig), and so is a lease
@@ -26,7 +22,7 @@ func (r *runtime) acquireLease(ctx context.Context) (snapshot.Lease, error) {
 	if err != nil {
 		host = "unknown"
 	}
-	lease, err := leaser.AcquireLease(ctx, leaseName(r.jobID), snapshot.LeaseOptions{
+	lease, err := leaser.AcquireLease(ctx, snapshot.JobLeaseName(r.jobID), snapshot.LeaseOptions{
 		Holder: snapshot.LeaseHolder{Host: host, PID: os.Getpid(), Started: r.now().UTC(), Run: r.runID},
 		TTL:    r.cfg.LeaseTTL,
 	})

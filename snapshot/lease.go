@@ -33,6 +33,12 @@ type Leaser interface {
 	AcquireLease(ctx context.Context, name string, opts LeaseOptions) (Lease, error)
 }
 
+// JobLeaseName is the storage name of the lease a job holds on its
+// checkpoint directory while it runs: "<job>/_lease" (FORMAT.md sections 7
+// and 8). Tools that delete a job's files (prune, gc, move-aside) take it
+// too, so they never run beside the job.
+func JobLeaseName(jobID string) string { return jobID + "/_lease" }
+
 // LeaseOptions tune AcquireLease.
 type LeaseOptions struct {
 	// Holder describes this process to a second instance that is refused.

@@ -84,6 +84,25 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("the dry run changed the checkpoints:\n%+v\n%+v", before, after)
 	}
 
+	// A running job (its lease held) is never pruned.
+	holder, err := snapshot.NewFileStorage(ckpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := holder.AcquireLease(t.Context(), snapshot.JobLeaseName("job1"), snapshot.LeaseOptions{Holder: snapshot.LeaseHolder{Host: "h", PID: 4242, Run: "running"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = stated(t, "checkpoints", "prune", ckpts, "--keep", "1")
+	if code != exitProblem || !strings.Contains(errs, `job "job1" is running`) || !strings.Contains(errs, "pid 4242") {
+		t.Fatalf("prune beside a running job: exit %d, want 1 naming the holder:\n%s%s", code, out, errs)
+	}
+	if after := listRows(t, ckpts); !reflect.DeepEqual(after, before) {
+		t.Fatalf("prune beside a running job changed the checkpoints:\n%+v\n%+v", before, after)
+	}
+	lease.Release(t.Context())
+	holder.Close()
+
 	out, errs, code = stated(t, "checkpoints", "prune", filepath.Join(ckpts, "job1"), "--keep", "1")
 	if code != 0 || countPrefix(out, "deleted /") != len(dry[0].Deleted) || !strings.Contains(out, "job job1: pruned checkpoints") {
 		t.Fatalf("prune: exit %d, want the %d files of the dry run deleted:\n%s%s", code, len(dry[0].Deleted), out, errs)
@@ -178,7 +197,7 @@ func TestMoveAside(t *testing.T) {
 
 	// A complete checkpoint needs --force.
 	_, errs, code = stated(t, "checkpoint", "move-aside", older.Path)
-	if code != exitProblem || !strings.Contains(errs, older.Path+" is a complete checkpoint") || !strings.Contains(errs, "--force") {
+	if code != exitProblem || !strings.Contains(errs, older.Path+" is a valid restore point") || !strings.Contains(errs, "--force") {
 		t.Fatalf("move-aside of a complete checkpoint: exit %d\n%s", code, errs)
 	}
 	out, errs, code = stated(t, "checkpoint", "move-aside", older.Path, "--force", "--json")

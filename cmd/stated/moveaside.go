@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,7 +53,8 @@ moved checkpoint is listed by 'stated checkpoints list' as moved-aside and
 can still be inspected or restored by its new path (shared files it
 references stay protected only while a remaining checkpoint references
 them). A complete checkpoint is refused unless --force. Run it while the
-job is stopped.`,
+job is stopped: it takes the job's lease, so it refuses to run beside
+the job.`,
 		Example: `  stated checkpoint move-aside /var/lib/jobs/checkpoints/wordcount/chk-42`,
 		Args:    exactArgs("PATH"),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
@@ -66,6 +68,11 @@ job is stopped.`,
 			if err != nil {
 				return err
 			}
+			release, err := holdJobLease(ctx, store, path.Dir(strings.TrimSuffix(strings.TrimSuffix(name, "/"+snapshot.MetadataName), "/")), "checkpoint move-aside")
+			if err != nil {
+				return err
+			}
+			defer release()
 			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force, Storage: opts})
 			if errors.Is(err, snapshot.ErrInvalidName) {
 				return usagef("checkpoint move-aside: %s: want a chk-<n> directory, its _metadata or a savepoint-<n>.pointer", args[0])

@@ -47,7 +47,8 @@ no kept checkpoint references: a shared file a kept checkpoint
 references stays. Incomplete checkpoints (left to 'stated checkpoint gc'),
 corrupt ones, checkpoints moved aside, savepoints and taskowned files are
 never touched, and while a _metadata cannot be read no shared file of its
-job is deleted. Run it while the job is stopped.`,
+job is deleted. It takes the job's lease, so it refuses to run beside
+the job (--dry-run does not need it).`,
 		Example: `  stated checkpoints prune /var/lib/jobs/checkpoints --keep 3 --dry-run
   stated checkpoints prune /var/lib/jobs/checkpoints/wordcount --keep 1`,
 		Args: exactArgs("DIR"),
@@ -68,13 +69,23 @@ job is deleted. Run it while the job is stopped.`,
 			var errs []error
 			for _, job := range jobs {
 				res := pruneResult{Job: job, DryRun: dryRun}
-				reg, err := incremental.Open(ctx, store, job, incremental.Options{})
+				release, err := func() {}, error(nil)
+				if !dryRun {
+					if release, err = holdJobLease(ctx, store, job, "checkpoints prune"); err != nil {
+						release = func() {}
+					}
+				}
+				var reg *incremental.Registry
+				if err == nil {
+					reg, err = incremental.Open(ctx, store, job, incremental.Options{})
+				}
 				if err == nil {
 					var rep incremental.PruneReport
 					rep, err = reg.Prune(ctx, incremental.PruneOptions{Keep: keep, DryRun: dryRun})
 					res.Kept, res.Pruned, res.SharedKept = nonNil(rep.Kept), nonNil(rep.Pruned), rep.SharedKept
 					res.Deleted, res.Unreadable = locateAll(store, rep.Deleted), locateAll(store, rep.Unreadable)
 				}
+				release()
 				if err != nil {
 					res.Error = err.Error()
 					errs = append(errs, err)
