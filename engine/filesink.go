@@ -73,6 +73,8 @@ type fileSink struct {
 	// restored snapshot, which subtask 0 carries on.
 	parts     *backend.ListOperatorState[committedPart]
 	inherited []committedPart
+	// lock is the run's lock of dir; nothing is committed once it is lost.
+	lock snapshot.Lease
 
 	seq  int
 	f    *os.File
@@ -84,6 +86,16 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	uid := env.node.uid
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sink %q: %w", uid, err)
+	}
+	// Before the sink looks at, commits or removes anything in dir: one
+	// job writes to it at a time.
+	lock, err := env.rt.outputs.hold(env.ctx, env.rt, uid, abs)
+	if err != nil {
+		return nil, err
 	}
 	states, err := backend.NewOperatorStates(backend.OperatorOptions{
 		OperatorUID: uid, Subtask: env.subtask, Parallelism: env.parallelism,
@@ -107,12 +119,8 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
 	}
-	s := &fileSink{baseOperator: baseOperator{discard{}}, uid: uid, dir: dir, run: env.rt.runID, subtask: env.subtask, states: states, state: st, parts: parts}
+	s := &fileSink{baseOperator: baseOperator{discard{}}, uid: uid, dir: dir, run: env.rt.runID, subtask: env.subtask, states: states, state: st, parts: parts, lock: lock}
 	if env.subtask == 0 {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, fmt.Errorf("sink %q: %w", uid, err)
-		}
 		g := &outputGuard{uid: uid, dir: abs, run: env.rt.runID, restore: env.restore, cfg: env.rt.cfg, logger: env.logger()}
 		cov, err := g.check(newCoverage(parts.Get()))
 		if err != nil {
@@ -245,6 +253,9 @@ func (s *fileSink) notifyComplete(id int64, _ snapshot.Kind) error {
 		}
 	}
 	s.pending = s.pending[:i]
+	if err := s.lock.Err(); err != nil && len(done) > 0 {
+		return fmt.Errorf("sink %q: output directory %s: %w", s.uid, s.dir, err)
+	}
 	if err := commitFiles(s.dir, done); err != nil {
 		return fmt.Errorf("sink %q: %w", s.uid, err)
 	}

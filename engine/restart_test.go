@@ -338,6 +338,44 @@ func TestSecondInstanceRefused(t *testing.T) {
 	checkCounts(t, out, records)
 }
 
+// A second job (another name and checkpoint directory, so another job
+// lease) that writes to the output directory of a running one is refused
+// before it touches the directory, naming the first; the first finishes
+// exactly once.
+func TestSecondJobOnOutputRefused(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	const records = 3000
+	first := countingJob(testConfig(t, dir), records, out, WithRate(3000))
+	started := make(chan struct{})
+	var once atomic.Bool
+	first.opts.OnCheckpoint = func(s CheckpointStats) {
+		if s.Err == nil && once.CompareAndSwap(false, true) {
+			close(started)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.Run(context.Background())
+		done <- err
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("the first job ended before its first checkpoint: %v", err)
+	}
+	other := testConfig(t, dir, config.KeyName, "other", config.KeyCheckpointDir, filepath.Join(dir, "other-checkpoints"))
+	err := runErr(t, countingJob(other, records, out))
+	if !errors.Is(err, snapshot.ErrLeaseHeld) || !strings.Contains(err.Error(), "another job writes to the output directory "+out) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second job: %v; want the output directory's lock held by this process", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("first job: %v", err)
+	}
+	checkCounts(t, out, records)
+}
+
 // unleasedStorage hides the Leaser of the storage it wraps.
 type unleasedStorage struct{ snapshot.Storage }
 

@@ -48,7 +48,9 @@ type runtime struct {
 
 	ckptStore snapshot.Storage
 	// lease is the run's lease on the job's checkpoint directory.
-	lease    snapshot.Lease
+	lease snapshot.Lease
+	// outputs are the locks of the sinks' output directories.
+	outputs  outputLocks
 	registry *incremental.Registry
 	grace    time.Duration // of the registry's orphan sweeper
 	ckptRoot string        // execution.checkpointing.dir as given
@@ -160,6 +162,11 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	defer func() {
 		if err := rt.lease.Release(context.WithoutCancel(ctx)); err != nil {
 			rt.logger.Warn("cannot release the lease", "error", err)
+		}
+	}()
+	defer func() {
+		if err := rt.outputs.releaseAll(context.WithoutCancel(ctx)); err != nil {
+			rt.logger.Warn("cannot release the lock of an output directory", "error", err)
 		}
 	}()
 
