@@ -3,6 +3,7 @@ package backendtest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -95,4 +96,73 @@ func testReconfiguredSerializer(t *testing.T, f Factory) {
 			}
 		}
 	}
+}
+
+// versionedKeys writes keys as backend.StringSerializer does, under the
+// identity "versioned-key" at its version. Version 2 reads what version 1
+// wrote through a reconfigured version 1 serializer.
+type versionedKeys struct {
+	backend.StringSerializer
+	version uint32
+}
+
+func (s versionedKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "versioned-key", Version: s.version}
+}
+
+func (s versionedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[string] {
+	if s.version == 2 && old.Name == "versioned-key" && old.Version == 1 {
+		return backend.Compatibility[string]{Kind: backend.CompatibleWithReconfiguredSerializer, Reconfigured: versionedKeys{version: 1}}
+	}
+	return backend.SameSerializer[string](s.Snapshot(), old)
+}
+
+// testReconfiguredKeySerializer: a key serializer that reads the restored
+// keys through a reconfigured serializer is accepted (keys are never
+// migrated, but a reconfiguration rewrites nothing), as in Flink; the
+// reconfigured serializer goes on writing, and snapshots say so.
+func testReconfiguredKeySerializer(t *testing.T, f Factory) {
+	store := newStore(t)
+	keys := keyNames(60)
+	c, err := buildCluster(t, f, 2, 128, nil, settings{keySer: versionedKeys{version: 1}})
+	must(t, err)
+	s := withStates(t, c)
+	m := fill(t, s, 81, 600, keys)
+	dir := s.checkpoint(store, 1)
+	r, err := restoreClusterWith(t, f, store, dir, 3, 128, settings{keySer: versionedKeys{version: 2}}, backend.NoClaim)
+	if err != nil {
+		t.Fatalf("restore with a key serializer that asks for reconfiguration: %v", err)
+	}
+	rs := withStates(t, r)
+	rs.verify(t, m, testNamespaces)
+	if err := mutate(rs, m, newRand(82), 300, keys, testNamespaces); err != nil {
+		t.Fatal(err)
+	}
+	dir2 := rs.checkpoint(store, 2)
+	for _, st := range mustMetadata(t, store, dir2).Operators[0].Subtasks {
+		for _, h := range st.Keyed {
+			if h.KeySerializer.Version != 1 {
+				t.Fatalf("keys after the restore are written by %+v, want the reconfigured version 1", h.KeySerializer)
+			}
+		}
+	}
+	r2, err := restoreClusterWith(t, f, store, dir2, 2, 128, settings{keySer: versionedKeys{version: 2}}, backend.NoClaim)
+	must(t, err)
+	withStates(t, r2).verify(t, m, testNamespaces)
+	// Asking for a migration of keys is still refused.
+	_, err = restoreClusterWith(t, f, store, dir2, 2, 128, settings{keySer: migratingKeys{}}, backend.NoClaim)
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) {
+		t.Fatalf("restore with a key serializer that asks for migration: got %v, want ErrIncompatibleSerializer", err)
+	}
+}
+
+// migratingKeys asks for a migration of every key.
+type migratingKeys struct{ backend.StringSerializer }
+
+func (migratingKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "versioned-key", Version: 3}
+}
+
+func (migratingKeys) Compatibility(backend.SerializerSnapshot) backend.Compatibility[string] {
+	return backend.Compatibility[string]{Kind: backend.CompatibleAfterMigration, ReadOld: backend.StringSerializer{}.Decode}
 }
