@@ -182,6 +182,7 @@ func testTimersAcrossRestore(t *testing.T, f Factory) {
 		// next round: its restore must not fire them again.
 	}
 }
+
 // timerServices creates the timer service of every subtask of c.
 func timerServices(t testing.TB, c *cluster) []*backend.TimerService[string] {
 	t.Helper()
