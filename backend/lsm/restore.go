@@ -44,16 +44,17 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	if err := backend.CheckRestoreMaxParallelism(b.opts.OperatorUID, src.MaxParallelism, b.opts.MaxParallelism); err != nil {
 		return err
 	}
-	var native, streams []*snapshot.KeyedStateHandle
+	var native, streams, handles []*snapshot.KeyedStateHandle
 	for i := range src.Handles {
-		h := &src.Handles[i]
-		if backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
-			continue
+		if h := &src.Handles[i]; !backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
+			handles = append(handles, h)
 		}
-		if c := b.keySer.Compatibility(h.KeySerializer); c.Kind != backend.CompatibleAsIs {
-			return &backend.IncompatibleStateError{Operator: b.opts.OperatorUID, State: "(keys)", Old: h.KeySerializer,
-				New: b.keySer.Snapshot(), Reason: "keys are never migrated"}
-		}
+	}
+	keySer, err := backend.RestoreKeySerializer(b.opts.OperatorUID, b.keySer, handles)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, h := range handles {
 		switch h.Format {
 		case Format:
 			native = append(native, h)
@@ -63,7 +64,9 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 			return fmt.Errorf("operator %q: restore: %w: keyed state of format %q", b.opts.OperatorUID, snapshot.ErrUnsupported, h.Format)
 		}
 	}
-	err := b.restore(ctx, src, native, streams)
+	b.keySer = keySer
+	b.current.SetSerializer(keySer)
+	err = b.restore(ctx, src, native, streams)
 	if err == nil {
 		err = b.findMarkers()
 	}
