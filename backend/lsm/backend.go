@@ -96,11 +96,16 @@ func TunePebble(o *pebble.Options) {
 }
 
 // Format is the handle format of the LSM's native snapshots: the files of
-// a Pebble checkpoint (see FORMAT.md).
-const Format = "lsm/v1"
+// a Pebble checkpoint (see FORMAT.md). Restores read FormatV1 as well.
+const Format = "lsm/v2"
+
+// FormatV1 is the native format before the timer index (FORMAT.md): a
+// restore of it builds the index from the timers' rows.
+const FormatV1 = "lsm/v1"
 
 // Backend is the LSM keyed backend of one subtask. It implements
-// backend.KeyedBackend, backend.ByteBackend and backend.CheckpointListener.
+// backend.KeyedBackend, backend.ByteBackend, backend.TimerBackend and
+// backend.CheckpointListener.
 // It is not safe for concurrent use, except for the captures that Snapshot
 // returns and for SweepExpired. Its background sweep runs on a goroutine of
 // its own, which Close stops.
@@ -118,6 +123,8 @@ type Backend[K comparable] struct {
 	states map[string]*stateInfo
 	bySID  []*stateInfo // index sid-1
 	tables map[string]*table[K]
+	// timerQueues are the queues TimerQueue opened, by state name.
+	timerQueues map[string]*timerQueue[K]
 
 	// sids is what the sweeps and the snapshot captures, which run on other
 	// goroutines, know about each state id: an immutable table that
@@ -159,9 +166,10 @@ type stateInfo struct {
 }
 
 var (
-	_ backend.ByteBackend[string] = (*Backend[string])(nil)
-	_ backend.CheckpointListener  = (*Backend[string])(nil)
-	_ backend.ByteTable           = (*table[string])(nil)
+	_ backend.ByteBackend[string]  = (*Backend[string])(nil)
+	_ backend.CheckpointListener   = (*Backend[string])(nil)
+	_ backend.TimerBackend[string] = (*Backend[string])(nil)
+	_ backend.ByteTable            = (*table[string])(nil)
 )
 
 // New creates an empty LSM backend in a new directory below opts.Dir.

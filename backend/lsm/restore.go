@@ -56,7 +56,7 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	}
 	for _, h := range handles {
 		switch h.Format {
-		case Format:
+		case Format, FormatV1:
 			native = append(native, h)
 		case snapshot.FormatKeyGroups:
 			streams = append(streams, h)
@@ -69,6 +69,9 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	err = b.restore(ctx, src, native, streams)
 	if err == nil {
 		err = b.findMarkers()
+	}
+	if err == nil {
+		err = b.indexRestoredTimers(handles)
 	}
 	if err != nil {
 		err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
@@ -98,6 +101,28 @@ func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, nat
 	for _, h := range streams {
 		if err := b.loadStream(ctx, src, h); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// indexRestoredTimers builds the timer index of the timer states that
+// handles without one (key-group streams, lsm/v1) loaded rows of.
+func (b *Backend[K]) indexRestoredTimers(handles []*snapshot.KeyedStateHandle) error {
+	var unindexed []*stateInfo
+	for _, h := range handles {
+		if h.Format == Format {
+			continue
+		}
+		for _, m := range h.States {
+			if st := b.states[m.Name]; isTimerState(m.Name) && st != nil && !slices.Contains(unindexed, st) {
+				unindexed = append(unindexed, st)
+			}
+		}
+	}
+	for _, st := range unindexed {
+		if err := b.indexTimers(st); err != nil {
+			return fmt.Errorf("timer index of %q: %w", st.name, err)
 		}
 	}
 	return nil
@@ -167,8 +192,8 @@ func fetch(ctx context.Context, store snapshot.Storage, dir string, ref snapshot
 	return f.Close()
 }
 
-// restoreBase makes h's files the database and excises the key groups
-// outside this backend's range. With adopt, h's shared files become the
+// restoreBase makes h's files the database and excises every key outside
+// the key groups of h that this backend owns. With adopt, h's shared files become the
 // confirmed ones that the next checkpoint references.
 func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, adopt bool) error {
 	if err := b.closeDB(); err != nil {
@@ -189,17 +214,18 @@ func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource,
 			return err
 		}
 	}
-	r := backend.HandleKeyGroups(h)
-	if r.Start < b.groups.Start {
-		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(b.groups.Start)}); err != nil {
-			return fmt.Errorf("excise below key group %d: %w", b.groups.Start, err)
+	// Only the key groups of h that this backend owns are h's to give:
+	// everything else goes, whatever the database holds.
+	keep := backend.HandleKeyGroups(h).Intersect(b.groups)
+	if keep.Start > 0 {
+		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(keep.Start)}); err != nil {
+			return fmt.Errorf("excise below key group %d: %w", keep.Start, err)
 		}
 	}
-	if r.End > b.groups.End {
-		start, end := spanOf(b.groups.End+1, backend.MaxMaxParallelism-1)
-		if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
-			return fmt.Errorf("excise above key group %d: %w", b.groups.End, err)
-		}
+	// Up to the end of the key space: past the last key group too.
+	start, end := spanOf(keep.End+1, 0xffff)
+	if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
+		return fmt.Errorf("excise above key group %d: %w", keep.End, err)
 	}
 	if adopt {
 		b.files.mu.Lock()
@@ -230,7 +256,7 @@ func (b *Backend[K]) stateIDs(h *snapshot.KeyedStateHandle) ([]*stateInfo, error
 
 // ingestHandle writes the rows of h inside this backend's key groups into
 // an SST file, with state ids translated, and ingests it. The state ids
-// that the rows of the expiry index embed are translated too.
+// that the rows of the timer and expiry indexes embed are translated too.
 func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
 	b.chkSeq++
 	tmp := filepath.Join(b.dir, "restore", strconv.Itoa(b.chkSeq))
@@ -285,6 +311,16 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 						return err
 					}
 					if err := w.Set(key, v); err != nil {
+						return err
+					}
+					rows++
+				}
+			}
+			for _, i := range order {
+				prefix := appendTimerIndexPrefix(nil, kg, uint16(i+1))
+				for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+					key = append(appendTimerIndexPrefix(key[:0], kg, targets[i].sid), it.Key()[timerIndexHeaderBytes:]...)
+					if err := w.Set(key, nil); err != nil {
 						return err
 					}
 					rows++
