@@ -180,3 +180,54 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 		t.Fatalf("held %d expired restored entries after the accesses, want 0", got)
 	}
 }
+
+// TestOverlaysFoldBack: the overlays that writes during a capture go to
+// fold back into the base once no capture holds them, so a backend that
+// checkpoints again and again keeps one layer (two while a capture is in
+// flight) instead of a layer per checkpoint.
+func TestOverlaysFoldBack(t *testing.T) {
+	b, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 4,
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: 3}, KeySerializer: backend.StringSerializer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	value, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := backend.GetListState(b, backend.ListDescriptor[string]{Name: "l", Serializer: backend.StringSerializer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(round int) {
+		t.Helper()
+		for k := range 20 {
+			if err := b.SetCurrentKey(fmt.Sprint("k", k)); err != nil {
+				t.Fatal(err)
+			}
+			if err := value.Update(int64(round)); err != nil {
+				t.Fatal(err)
+			}
+			if err := list.Add(fmt.Sprint(round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0)
+	for round := 1; round <= 10; round++ {
+		c, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(round) // into overlays: the capture holds the layers below
+		if n := heap.CopyOnWriteLayers(b); n > 2 {
+			t.Fatalf("round %d, capture in flight: a key group has %d layers, want at most 2", round, n)
+		}
+		c.Release()
+		write(round) // folds the overlays back
+		if n := heap.CopyOnWriteLayers(b); n != 1 {
+			t.Fatalf("round %d, capture released: a key group has %d layers, want 1", round, n)
+		}
+	}
+}
