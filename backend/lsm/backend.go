@@ -137,6 +137,11 @@ type Backend[K comparable] struct {
 	sweepMu sync.Mutex
 	bg      *sweeper // the background sweep, once started
 	hooks   sweepHooks
+	// migrationBatch, if positive, is the batch size of migrations
+	// instead of batchLimit, and migrationCommitted sees the size of
+	// every batch a migration commits (tests).
+	migrationBatch     int
+	migrationCommitted func(bytes int)
 
 	files  *uploads
 	chkSeq int

@@ -466,22 +466,91 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 	return batch.Commit(pebble.NoSync)
 }
 
-// migrate rewrites every row of st that m changes.
+// migrate rewrites every row of st that m changes. It reads a Pebble
+// snapshot taken first, so that nothing it writes feeds back into what it
+// reads, and it goes twice through the rows: the first pass only rewrites
+// them in memory, so that data m cannot read fails the registration with
+// the database untouched; the second writes them in batches of about
+// batchLimit bytes (b.migrationBatch in tests). A migration of map user
+// keys first deletes the state's rows in every key group: a migrated key
+// may be the bytes of another old key, whose own rewrite would otherwise
+// delete it. Once the second pass has begun, a failure leaves the backend
+// unusable.
 func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 	if m.Value == nil && m.UserKey == nil {
 		return nil
 	}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	snap := b.db.NewSnapshot()
+	defer snap.Close()
+	if err := b.rewriteRows(snap, st, m, func([]byte, []byte) error { return nil }); err != nil {
+		return err
+	}
+	err := b.writeMigration(snap, st, m)
+	if err != nil {
+		b.failed = fmt.Errorf("backend unusable after a failed migration of state %q: %w", st.name, err)
+	}
+	return err
+}
+
+// writeMigration is the second pass of migrate.
+func (b *Backend[K]) writeMigration(snap *pebble.Snapshot, st *stateInfo, m backend.ByteMigration) error {
+	limit := batchLimit
+	if b.migrationBatch > 0 {
+		limit = b.migrationBatch
+	}
+	batch := b.db.NewBatch()
+	defer func() { batch.Close() }()
+	commit := func() error {
+		b.writeMu.Lock()
+		defer b.writeMu.Unlock()
+		if b.migrationCommitted != nil {
+			b.migrationCommitted(batch.Len())
+		}
+		if err := batch.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		batch.Reset()
+		return nil
+	}
+	if m.UserKey != nil && st.kind == snapshot.StateMap {
+		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
+			prefix := appendStatePrefix(nil, kg, st.sid)
+			if err := batch.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+				return err
+			}
+		}
+		if err := commit(); err != nil {
+			return err
+		}
+	}
+	err := b.rewriteRows(snap, st, m, func(k, v []byte) error {
+		if err := batch.Set(k, v, nil); err != nil {
+			return err
+		}
+		if batch.Len() >= limit {
+			return commit()
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	batch := b.db.NewBatch()
-	defer batch.Close()
+	return commit()
+}
+
+// rewriteRows calls set with the rewritten key and value of every row of
+// st in snap that m changes.
+func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend.ByteMigration, set func(k, v []byte) error) error {
+	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	var out []byte
 	rewrite := func(k, v []byte) error {
 		switch st.kind {
 		case snapshot.StateList:
-			var out []byte
+			out = out[:0]
 			err := backend.RangeElements(v, func(e []byte) error {
 				ne, err := m.Value(e)
 				out = binary.AppendUvarint(out, uint64(len(ne)))
@@ -491,37 +560,33 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 			if err != nil {
 				return err
 			}
-			return batch.Set(k, out, nil)
+			return set(k, out)
 		case snapshot.StateMap:
-			r, err := parseRow(k)
-			if err != nil {
-				return err
-			}
 			nk, nv := k, v
 			if m.UserKey != nil {
+				r, err := parseRow(k)
+				if err != nil {
+					return err
+				}
 				uk, err := m.UserKey(r.userKey)
 				if err != nil {
 					return err
 				}
 				nk = append(append([]byte(nil), k[:r.prefix]...), uk...)
-				if !bytes.Equal(nk, k) {
-					if err := batch.Delete(k, nil); err != nil {
-						return err
-					}
-				}
 			}
 			if m.Value != nil {
+				var err error
 				if nv, err = m.Value(v); err != nil {
 					return err
 				}
 			}
-			return batch.Set(nk, nv, nil)
+			return set(nk, nv)
 		default:
 			nv, err := m.Value(v)
 			if err != nil {
 				return err
 			}
-			return batch.Set(k, nv, nil)
+			return set(k, nv)
 		}
 	}
 	werr := func() error {
@@ -539,10 +604,5 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 		}
 		return it.Error()
 	}()
-	if err := errors.Join(werr, it.Close()); err != nil {
-		return err
-	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	return batch.Commit(pebble.NoSync)
+	return errors.Join(werr, it.Close())
 }

@@ -1,6 +1,7 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -116,6 +117,57 @@ func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 		}
 		if v, ok, err := st.Value(); err != nil || ok != present || ok && v != want {
 			t.Fatalf("key %q: got (%d, %v, %v), want (%d, %v)", k, v, ok, err, want, present)
+		}
+	}
+}
+
+// TestMigrationInBoundedBatches: a migration writes the rewritten rows in
+// batches of bounded size, not in one batch of the whole state.
+func TestMigrationInBoundedBatches(t *testing.T) {
+	store, err := snapshot.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newRangeBackend(t, nil, 0, 127)
+	tb := register(t, b, "v", snapshot.StateValue, nil)
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := range 2000 {
+		if err := b.SetCurrentKey(fmt.Sprint("key-", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Put("", value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs := snapshotTo(t, b, store, "job/chk-1", 1, snapshot.KindCheckpoint, "../shared")
+	r := newRangeBackend(t, nil, 0, 127)
+	restoreFrom(t, r, store, "job/chk-1", hs)
+	const limit = 8 << 10
+	r.migrationBatch = limit
+	var batches []int
+	r.migrationCommitted = func(n int) { batches = append(batches, n) }
+	newSers := []backend.SerializerSnapshot{{Name: "raw", Version: 2}}
+	mt, err := r.ByteTable(backend.ByteRegistration{Name: "v", Kind: snapshot.StateValue, Serializers: newSers,
+		Migrate: func([]backend.SerializerSnapshot) (backend.ByteMigration, error) {
+			return backend.ByteMigration{Serializers: newSers, Value: func(old []byte) ([]byte, error) { return append(old, '2'), nil }}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) < 2000*100/limit {
+		t.Fatalf("the migration of 2000 rows of 100 bytes committed %d batches %v, want batches of at most %d bytes", len(batches), batches, limit)
+	}
+	for _, n := range batches {
+		if n > limit+200 {
+			t.Fatalf("the migration committed a batch of %d bytes, over the limit of %d by more than one row", n, limit)
+		}
+	}
+	for i := range 2000 {
+		if err := r.SetCurrentKey(fmt.Sprint("key-", i)); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := mt.Get(""); err != nil || !ok || string(v) != string(value)+"2" {
+			t.Fatalf("key-%d after the migration: (%q, %v, %v)", i, v, ok, err)
 		}
 	}
 }
