@@ -236,3 +236,48 @@ func testMapKeyMigration(t *testing.T, f Factory) {
 		dir = r.checkpoint(store, int64(round+2))
 	}
 }
+
+// pickyInt64 migrates int32 data to int64 but cannot read the value 13.
+type pickyInt64 struct{ backend.Int64Serializer }
+
+func (pickyInt64) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+	return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
+		v, err := backend.Int32Serializer{}.Decode(b)
+		if v == 13 {
+			return 0, fmt.Errorf("picky: cannot migrate 13")
+		}
+		return int64(v), err
+	}}
+}
+
+// testFailedMigration: a migration that cannot read some of the restored
+// data fails the registration and leaves the data as it was: registered
+// again with the serializer that wrote it, every value is there.
+func testFailedMigration(t *testing.T, f Factory) {
+	store := newStore(t)
+	old := backend.ValueDescriptor[int32]{Name: "count", Serializer: backend.Int32Serializer{}}
+	keys := keyNames(200)
+	c := newCluster(t, f, 1, 128)
+	_, b := c.owner(keys[0])
+	st, err := backend.GetValueState(b, old)
+	must(t, err)
+	for i, k := range keys {
+		_, b = c.owner(k)
+		must(t, st.Update(int32(i)))
+	}
+	dir := c.checkpoint(store, 1)
+	r := mustRestore(t, f, store, dir, 1, 128)
+	if _, err := backend.GetValueState(r.keyed[0], backend.ValueDescriptor[int64]{Name: "count", Serializer: pickyInt64{}}); err == nil {
+		t.Fatal("a migration that cannot read the value 13 succeeded")
+	}
+	again, err := backend.GetValueState(r.keyed[0], old)
+	if err != nil {
+		t.Fatalf("register with the old serializer after a failed migration: %v", err)
+	}
+	for i, k := range keys {
+		r.owner(k)
+		if v, ok, err := again.Value(); err != nil || !ok || v != int32(i) {
+			t.Fatalf("key %q after a failed migration: got (%d, %v, %v), want %d", k, v, ok, err, i)
+		}
+	}
+}
