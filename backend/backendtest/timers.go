@@ -172,6 +172,13 @@ func testTimersAcrossRestore(t *testing.T, f Factory) {
 			for _, p := range proc {
 				got = append(got, "processing:"+p)
 			}
+			// Every timer fired: the timer states hold nothing.
+			for _, name := range []string{backend.EventTimersState, backend.ProcessingTimersState} {
+				must(t, b.Keys(name, "", func(k string) bool {
+					t.Errorf("round %d subtask %d: every timer fired, but the timer state %s holds key %q", round, i, name, k)
+					return false
+				}))
+			}
 		}
 		slices.Sort(got)
 		slices.Sort(want)
