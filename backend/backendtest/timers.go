@@ -279,10 +279,11 @@ var timerDomains = []timerDomain{
 // testTimersRandomized drives the timers of a cluster through random
 // registrations, deletions and advances of both time domains against a
 // model, with checkpoints restored at random parallelism along the way.
-// Few key groups and a narrow range of timestamps make many timers share
-// a key group, a timestamp and a key.
+// Four key groups hold dozens of timers each (more than a backend may
+// cache of a key group), and many timers share a timestamp and a key;
+// time advances in small steps, so that timers fire all along.
 func testTimersRandomized(t *testing.T, f Factory) {
-	const maxP = 16
+	const maxP = 4
 	store := newStore(t)
 	r := newRand(2027)
 	keys := keyNames(120)
@@ -298,7 +299,8 @@ func testTimersRandomized(t *testing.T, f Factory) {
 		t.Helper()
 		want, has := int64(0), false
 		for tm := range d.live {
-			if owner, _ := c.owner(tm.Key); owner == i && (!has || tm.Timestamp < want) {
+			owner := backend.SubtaskForKeyGroup(maxP, len(c.keyed), backend.KeyGroupForKey([]byte(tm.Key), maxP))
+			if owner == i && (!has || tm.Timestamp < want) {
 				want, has = tm.Timestamp, true
 			}
 		}
@@ -307,13 +309,14 @@ func testTimersRandomized(t *testing.T, f Factory) {
 		}
 	}
 	step := 0
+	most := 0 // the most live timers of one domain
 	for round := range 5 {
-		for range 1500 {
+		for range 2000 {
 			step++
 			d := &domains[r.IntN(len(domains))]
 			switch op := r.IntN(10); {
 			case op < 5:
-				tm := backend.Timer[string]{Key: keys[r.IntN(len(keys))], Namespace: nss[r.IntN(len(nss))], Timestamp: d.now - 20 + r.Int64N(300)}
+				tm := backend.Timer[string]{Key: keys[r.IntN(len(keys))], Namespace: nss[r.IntN(len(nss))], Timestamp: d.now - 20 + r.Int64N(2000)}
 				i, _ := c.owner(tm.Key)
 				must(t, d.register(services[i], tm.Namespace, tm.Timestamp))
 				d.live[tm] = true
@@ -329,7 +332,7 @@ func testTimersRandomized(t *testing.T, f Factory) {
 				delete(d.live, tm)
 				checkNext(step, d, i)
 			case op < 9:
-				to := d.now + r.Int64N(60)
+				to := d.now + r.Int64N(40)
 				want := map[backend.Timer[string]]bool{}
 				for tm := range d.live {
 					if tm.Timestamp <= to {
@@ -358,6 +361,7 @@ func testTimersRandomized(t *testing.T, f Factory) {
 					t.Fatalf("step %d: %d %s timers at or before %d did not fire, such as %+v", step, len(want), d.name, to, anyTimer(want))
 				}
 				d.now = to
+				most = max(most, len(d.live))
 			default:
 				for i := range c.keyed {
 					checkNext(step, d, i)
@@ -374,6 +378,9 @@ func testTimersRandomized(t *testing.T, f Factory) {
 				checkNext(step, d, i)
 			}
 		}
+	}
+	if most < 50*maxP {
+		t.Fatalf("at most %d live timers of one domain in %d key groups: too few to fill a key group", most, maxP)
 	}
 }
 
