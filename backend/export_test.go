@@ -5,7 +5,7 @@ package backend
 func QueuedTimers[K comparable](s *TimerService[K]) (event, processing int) {
 	n := func(q TimerQueue[K]) int {
 		if m, ok := q.(*memoryTimers[K]); ok {
-			return len(m.queue)
+			return m.queue.Len()
 		}
 		return -1
 	}

@@ -1,9 +1,10 @@
 package backend
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/stated-io/stated/backend/internal/indexheap"
 )
 
 // Names of the internal states that hold timers. Names starting with "_"
@@ -224,7 +225,7 @@ func ParseTimerUserKey(b []byte) (ns string, ts int64, err error) {
 type memoryTimers[K comparable] struct {
 	b     KeyedBackend[K]
 	state MapState[timerKey, struct{}]
-	queue timerHeap[K]
+	queue *indexheap.Heap[queuedTimer[K]] // by timestamp, then registration
 	byID  map[Timer[K]]*queuedTimer[K]
 	seq   uint64
 }
@@ -232,7 +233,8 @@ type memoryTimers[K comparable] struct {
 var _ TimerQueue[string] = (*memoryTimers[string])(nil)
 
 func newMemoryTimers[K comparable](b KeyedBackend[K], name string, st MapState[timerKey, struct{}]) (*memoryTimers[K], error) {
-	q := &memoryTimers[K]{b: b, state: st, byID: map[Timer[K]]*queuedTimer[K]{}}
+	q := &memoryTimers[K]{b: b, state: st, byID: map[Timer[K]]*queuedTimer[K]{},
+		queue: indexheap.New(queuedBefore[K], func(qt *queuedTimer[K]) *int { return &qt.pos })}
 	var keys []K
 	if err := b.Keys(name, "", func(k K) bool { keys = append(keys, k); return true }); err != nil {
 		return nil, err
@@ -242,23 +244,21 @@ func newMemoryTimers[K comparable](b KeyedBackend[K], name string, st MapState[t
 			return nil, err
 		}
 		err := st.Range(func(tk timerKey, _ struct{}) bool {
-			q.track(Timer[K]{Key: k, Namespace: tk.ns, Timestamp: tk.ts})
+			q.queue.Append(q.track(Timer[K]{Key: k, Namespace: tk.ns, Timestamp: tk.ts}))
 			return true
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	heap.Init(&q.queue)
+	q.queue.Init()
 	return q, nil
 }
 
-// track adds t to the index and to the end of the heap, without restoring
-// the heap order.
+// track adds t to the index and returns its queue entry.
 func (q *memoryTimers[K]) track(t Timer[K]) *queuedTimer[K] {
 	q.seq++
-	qt := &queuedTimer[K]{timer: t, seq: q.seq, pos: len(q.queue)}
-	q.queue = append(q.queue, qt)
+	qt := &queuedTimer[K]{timer: t, seq: q.seq, pos: -1}
 	q.byID[t] = qt
 	return qt
 }
@@ -272,7 +272,7 @@ func (q *memoryTimers[K]) Add(ns string, ts int64) error {
 	if err := q.state.Put(timerKey{ns: ns, ts: ts}, struct{}{}); err != nil {
 		return err
 	}
-	heap.Fix(&q.queue, q.track(t).pos)
+	q.queue.Push(q.track(t))
 	return nil
 }
 
@@ -286,17 +286,17 @@ func (q *memoryTimers[K]) Remove(ns string, ts int64) error {
 	if err := q.state.Remove(timerKey{ns: ns, ts: ts}); err != nil {
 		return err
 	}
-	heap.Remove(&q.queue, qt.pos)
+	q.queue.Remove(qt)
 	delete(q.byID, t)
 	return nil
 }
 
 // Peek implements TimerQueue.
 func (q *memoryTimers[K]) Peek() (Timer[K], bool) {
-	if len(q.queue) == 0 {
-		return Timer[K]{}, false
+	if qt := q.queue.Min(); qt != nil {
+		return qt.timer, true
 	}
-	return q.queue[0].timer, true
+	return Timer[K]{}, false
 }
 
 type queuedTimer[K comparable] struct {
@@ -305,29 +305,10 @@ type queuedTimer[K comparable] struct {
 	pos   int    // index in the heap
 }
 
-// timerHeap is a min-heap by timestamp, then registration order.
-type timerHeap[K comparable] []*queuedTimer[K]
-
-func (h timerHeap[K]) Len() int { return len(h) }
-func (h timerHeap[K]) Less(i, j int) bool {
-	if h[i].timer.Timestamp != h[j].timer.Timestamp {
-		return h[i].timer.Timestamp < h[j].timer.Timestamp
+// queuedBefore orders timers by timestamp, then registration.
+func queuedBefore[K comparable](a, b *queuedTimer[K]) bool {
+	if a.timer.Timestamp != b.timer.Timestamp {
+		return a.timer.Timestamp < b.timer.Timestamp
 	}
-	return h[i].seq < h[j].seq
-}
-func (h timerHeap[K]) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].pos, h[j].pos = i, j
-}
-func (h *timerHeap[K]) Push(x any) {
-	qt := x.(*queuedTimer[K])
-	qt.pos = len(*h)
-	*h = append(*h, qt)
-}
-func (h *timerHeap[K]) Pop() any {
-	old := *h
-	qt := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return qt
+	return a.seq < b.seq
 }

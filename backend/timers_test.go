@@ -4,18 +4,15 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
 )
 
 // TestDeletedTimersLeaveMemory: the in-memory queue holds the live timers
 // only; a deleted timer leaves it at once, not when it would have fired.
 func TestDeletedTimersLeaveMemory(t *testing.T) {
-	b, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := backendtest.Open(t, func(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) { return heap.New(o) },
+		backendtest.AllKeyGroups("op", 128))
 	ts, err := backend.NewTimerService(b)
 	if err != nil {
 		t.Fatal(err)

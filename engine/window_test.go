@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/engine/config"
-	"github.com/stated-io/stated/snapshot"
 )
 
 // event is a record of the window tests: a key, a timestamp and a value.
@@ -241,13 +240,9 @@ func TestWindowCopyOnWrite(t *testing.T) {
 		{"sessions merged", SessionWindows(10 * time.Millisecond), []int64{10, 30}, []int64{20}, Window{10, 20}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := backend.KeyedOptions[string]{OperatorUID: "w", MaxParallelism: 128,
-				KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}
-			b, err := heap.New(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			newHeap := func(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) { return heap.New(o) }
+			opts := backendtest.AllKeyGroups("w", 128)
+			b := backendtest.Open(t, newHeap, opts)
 			timers, err := backend.NewTimerService(b)
 			if err != nil {
 				t.Fatal(err)
@@ -271,23 +266,7 @@ func TestWindowCopyOnWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			process(tc.after)
-			store, err := snapshot.NewFileStorage(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			hs, err := c.Write(ctx, backend.SnapshotTarget{Store: store, Dir: "chk-1", FilePrefix: "w", CheckpointID: 1, Kind: snapshot.KindCheckpoint})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := heap.New(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			if err := r.Restore(ctx, backend.RestoreSource{Store: store, Dir: "chk-1", MaxParallelism: 128, Handles: hs}); err != nil {
-				t.Fatal(err)
-			}
+			r := backendtest.RestoreCapture(t, newHeap, opts, c)
 			contents, err := backend.GetValueState(r, backend.ValueDescriptor[*tally]{Name: "window-contents", Serializer: accSer})
 			if err != nil {
 				t.Fatal(err)

@@ -183,21 +183,20 @@ func (cs *captures) writeHandles(c *cluster, store snapshot.Storage, dir string,
 // notifyComplete tells every backend that checkpoint id committed. Like
 // every backend call it runs on the task goroutine.
 func (c *cluster) notifyComplete(id int64) error {
-	for _, b := range c.keyed {
-		if l, ok := b.(backend.CheckpointListener); ok {
-			if err := l.NotifyCheckpointComplete(id); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return c.eachListener(func(l backend.CheckpointListener) error { return l.NotifyCheckpointComplete(id) })
 }
 
 // notifyAborted tells every backend that checkpoint id will never commit.
 func (c *cluster) notifyAborted(id int64) error {
+	return c.eachListener(func(l backend.CheckpointListener) error { return l.NotifyCheckpointAborted(id) })
+}
+
+// eachListener calls fn with every backend that is a CheckpointListener,
+// until one fails.
+func (c *cluster) eachListener(fn func(backend.CheckpointListener) error) error {
 	for _, b := range c.keyed {
 		if l, ok := b.(backend.CheckpointListener); ok {
-			if err := l.NotifyCheckpointAborted(id); err != nil {
+			if err := fn(l); err != nil {
 				return err
 			}
 		}
@@ -262,4 +261,42 @@ func newStore(t testing.TB) snapshot.Storage {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// AllKeyGroups returns the options of a backend of operator uid that owns
+// every key group of maxP, with string keys.
+func AllKeyGroups(uid string, maxP int) backend.KeyedOptions[string] {
+	return backend.KeyedOptions[string]{OperatorUID: uid, MaxParallelism: maxP,
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: maxP - 1}, KeySerializer: backend.StringSerializer{}}
+}
+
+// Open returns a backend that f makes with opts, which the test's cleanup
+// closes.
+func Open(t testing.TB, f Factory, opts backend.KeyedOptions[string]) backend.KeyedBackend[string] {
+	t.Helper()
+	b, err := f(opts)
+	if err != nil {
+		t.Fatalf("new backend: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// RestoreCapture writes capture as a checkpoint into a fresh file storage
+// and restores it into a new backend that f makes with opts, which the
+// test's cleanup closes: what a checkpoint taken at the capture restores
+// to. Backends and operators test what their captures hold with it.
+func RestoreCapture(t testing.TB, f Factory, opts backend.KeyedOptions[string], capture backend.SnapshotCapture) backend.KeyedBackend[string] {
+	t.Helper()
+	store := newStore(t)
+	ctx := context.Background()
+	handles, err := capture.Write(ctx, backend.SnapshotTarget{Store: store, Dir: "chk-1", FilePrefix: "op-0", CheckpointID: 1, Kind: snapshot.KindCheckpoint})
+	if err != nil {
+		t.Fatalf("write the capture: %v", err)
+	}
+	b := Open(t, f, opts)
+	if err := b.Restore(ctx, backend.RestoreSource{Store: store, Dir: "chk-1", MaxParallelism: opts.MaxParallelism, Handles: handles}); err != nil {
+		t.Fatalf("restore the capture: %v", err)
+	}
+	return b
 }

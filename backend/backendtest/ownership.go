@@ -50,17 +50,24 @@ func deleteFiles(t testing.TB, store snapshot.Storage, files, keep map[string]bo
 	}
 }
 
+// checkpointed returns a cluster of 2 subtasks filled from seed, its model
+// and keys, and the directory of its checkpoint 1 in store.
+func checkpointed(t *testing.T, f Factory, store snapshot.Storage, seed uint64) (*stateful, model, []string, string) {
+	t.Helper()
+	s := withStates(t, newCluster(t, f, 2, 128))
+	keys := keyNames(200)
+	m := fill(t, s, seed, 2000, keys)
+	return s, m, keys, s.checkpoint(store, 1)
+}
+
 // testAbortedCheckpoint: a checkpoint written and then aborted is removed
 // with every file only it wrote; the checkpoints after it must not
 // reference any of them (an incremental backend may build only on
 // checkpoints that completed).
 func testAbortedCheckpoint(t *testing.T, f Factory) {
 	store := newStore(t)
-	s := withStates(t, newCluster(t, f, 2, 128))
-	keys := keyNames(200)
-	m := fill(t, s, 51, 2000, keys)
+	s, m, keys, dir1 := checkpointed(t, f, store, 51)
 	m1 := m.clone()
-	dir1 := s.checkpoint(store, 1)
 	r := newRand(52)
 	for id := int64(2); id <= 3; id++ { // two in a row: the second must not build on the first
 		if err := mutate(s, m, r, 1500, keys, testNamespaces); err != nil {
@@ -80,50 +87,38 @@ func testAbortedCheckpoint(t *testing.T, f Factory) {
 	withStates(t, mustRestore(t, f, store, dir1, 2, 128)).verify(t, m1, testNamespaces)
 }
 
-// testNoClaim: after a restore in NO_CLAIM mode the restored checkpoint
+// testClaimModes: after a restore in NO_CLAIM mode the restored checkpoint
 // stays its owner's: no later checkpoint references a file of it, so
-// deleting it loses nothing. The restore keeps the key groups, so that an
-// incremental backend could have referenced everything.
-func testNoClaim(t *testing.T, f Factory) {
-	store := newStore(t)
-	s := withStates(t, newCluster(t, f, 2, 128))
-	keys := keyNames(200)
-	m := fill(t, s, 61, 2000, keys)
-	dir1 := s.checkpoint(store, 1)
-	r := withStates(t, mustRestore(t, f, store, dir1, 2, 128))
-	if err := mutate(r, m, newRand(62), 200, keys, testNamespaces); err != nil {
-		t.Fatal(err)
+// deleting it loses nothing. After a restore in CLAIM mode later
+// checkpoints may reference its files; once a later one completes, the
+// restored checkpoint ages out like any other, and only the files it alone
+// references are deleted. The restores keep the key groups, so that an
+// incremental backend can reference everything.
+func testClaimModes(t *testing.T, f Factory) {
+	for _, tc := range []struct {
+		name string
+		mode backend.ClaimMode
+	}{{"NoClaim", backend.NoClaim}, {"Claim", backend.Claim}} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newStore(t)
+			_, m, keys, dir1 := checkpointed(t, f, store, 61+uint64(tc.mode))
+			c, err := restoreClusterWith(t, f, store, dir1, 2, 128, settings{}, tc.mode)
+			if err != nil {
+				t.Fatalf("restore %s: %v", dir1, err)
+			}
+			r := withStates(t, c)
+			if err := mutate(r, m, newRand(62), 200, keys, testNamespaces); err != nil {
+				t.Fatal(err)
+			}
+			dir2 := r.checkpoint(store, 2)
+			restored, kept := checkpointFileSet(t, store, dir1), checkpointFileSet(t, store, dir2)
+			for p := range kept {
+				if restored[p] && tc.mode == backend.NoClaim {
+					t.Fatalf("checkpoint 2, taken after a NO_CLAIM restore of checkpoint 1, references %s of checkpoint 1", p)
+				}
+			}
+			deleteFiles(t, store, restored, kept)
+			withStates(t, mustRestore(t, f, store, dir2, 3, 128)).verify(t, m, testNamespaces)
+		})
 	}
-	dir2 := r.checkpoint(store, 2)
-	restored := checkpointFileSet(t, store, dir1)
-	for p := range checkpointFileSet(t, store, dir2) {
-		if restored[p] {
-			t.Fatalf("checkpoint 2, taken after a NO_CLAIM restore of checkpoint 1, references %s of checkpoint 1", p)
-		}
-	}
-	deleteFiles(t, store, restored, nil)
-	withStates(t, mustRestore(t, f, store, dir2, 3, 128)).verify(t, m, testNamespaces)
-}
-
-// testClaim: after a restore in CLAIM mode later checkpoints may reference
-// the restored checkpoint's files; once a later one completes, the
-// restored checkpoint ages out like any other, and only the files it
-// alone references are deleted.
-func testClaim(t *testing.T, f Factory) {
-	store := newStore(t)
-	s := withStates(t, newCluster(t, f, 2, 128))
-	keys := keyNames(200)
-	m := fill(t, s, 71, 2000, keys)
-	dir1 := s.checkpoint(store, 1)
-	c, err := restoreClusterWith(t, f, store, dir1, 2, 128, settings{}, backend.Claim)
-	if err != nil {
-		t.Fatalf("restore %s in CLAIM mode: %v", dir1, err)
-	}
-	r := withStates(t, c)
-	if err := mutate(r, m, newRand(72), 200, keys, testNamespaces); err != nil {
-		t.Fatal(err)
-	}
-	dir2 := r.checkpoint(store, 2)
-	deleteFiles(t, store, checkpointFileSet(t, store, dir1), checkpointFileSet(t, store, dir2))
-	withStates(t, mustRestore(t, f, store, dir2, 3, 128)).verify(t, m, testNamespaces)
 }

@@ -144,22 +144,7 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := snapshot.NewFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	handles, err := capture.Write(context.Background(), backend.SnapshotTarget{Store: store, Dir: "chk", FilePrefix: "op-0", Kind: snapshot.KindCheckpoint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := heap.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Restore(context.Background(), backend.RestoreSource{Store: store, Dir: "chk", MaxParallelism: 128, Handles: handles}); err != nil {
-		t.Fatal(err)
-	}
+	r := backendtest.RestoreCapture(t, factory, opts, capture)
 	rst, err := backend.GetValueState(r, d)
 	if err != nil {
 		t.Fatal(err)
@@ -186,12 +171,7 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 // checkpoints again and again keeps one layer (two while a capture is in
 // flight) instead of a layer per checkpoint.
 func TestOverlaysFoldBack(t *testing.T) {
-	b, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 4,
-		KeyGroups: backend.KeyGroupRange{Start: 0, End: 3}, KeySerializer: backend.StringSerializer{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := backendtest.Open(t, factory, backendtest.AllKeyGroups("op", 4)).(*heap.Backend[string])
 	value, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package lsm
 
 import (
 	"bytes"
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/backend/internal/indexheap"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -93,7 +93,8 @@ func (b *Backend[K]) TimerQueue(state string) (backend.TimerQueue[K], error) {
 	if st == nil || !st.registered || st.kind != snapshot.StateMap || !isTimerState(state) {
 		return nil, fmt.Errorf("lsm: operator %q: %q is not a registered timer state", b.opts.OperatorUID, state)
 	}
-	q := &timerQueue[K]{b: b, sid: st.sid, groups: make([]timerGroup[K], b.groups.Len())}
+	q := &timerQueue[K]{b: b, sid: st.sid, groups: make([]timerGroup[K], b.groups.Len()),
+		heads: indexheap.New(earlierGroup[K], func(g *timerGroup[K]) *int { return &g.pos })}
 	for i := range q.groups {
 		q.groups[i] = timerGroup[K]{kg: b.groups.Start + i, pos: -1}
 	}
@@ -112,10 +113,10 @@ func (b *Backend[K]) TimerQueue(state string) (backend.TimerQueue[K], error) {
 type timerQueue[K comparable] struct {
 	b      *Backend[K]
 	sid    uint16
-	groups []timerGroup[K] // by key group, from b.groups.Start
-	heads  groupHeap[K]    // the key groups with timers, earliest first
-	row    []byte          // scratch: a timer's row key
-	idx    []byte          // scratch: a timer's index key
+	groups []timerGroup[K]                // by key group, from b.groups.Start
+	heads  *indexheap.Heap[timerGroup[K]] // the key groups with timers, earliest first
+	row    []byte                         // scratch: a timer's row key
+	idx    []byte                         // scratch: a timer's index key
 }
 
 var _ backend.TimerQueue[string] = (*timerQueue[string])(nil)
@@ -273,52 +274,32 @@ func (q *timerQueue[K]) Remove(ns string, ts int64) error {
 
 // Peek implements backend.TimerQueue.
 func (q *timerQueue[K]) Peek() (backend.Timer[K], bool) {
-	if len(q.heads) == 0 {
-		return backend.Timer[K]{}, false
+	if g := q.heads.Min(); g != nil {
+		return g.cache[0].timer, true
 	}
-	return q.heads[0].cache[0].timer, true
+	return backend.Timer[K]{}, false
 }
 
 // reposition puts g where its earliest timer belongs in heads.
 func (q *timerQueue[K]) reposition(g *timerGroup[K]) {
 	switch {
 	case len(g.cache) == 0 && g.pos >= 0:
-		heap.Remove(&q.heads, g.pos)
+		q.heads.Remove(g)
 	case len(g.cache) == 0:
 	case g.pos < 0:
-		heap.Push(&q.heads, g)
+		q.heads.Push(g)
 	default:
-		heap.Fix(&q.heads, g.pos)
+		q.heads.Fix(g)
 	}
 }
 
-// groupHeap orders key groups by their earliest timer, then by key group.
-type groupHeap[K comparable] []*timerGroup[K]
-
-func (h groupHeap[K]) Len() int { return len(h) }
-func (h groupHeap[K]) Less(i, j int) bool {
-	a, b := h[i].cache[0].timer.Timestamp, h[j].cache[0].timer.Timestamp
-	if a != b {
-		return a < b
+// earlierGroup orders key groups with timers by their earliest timer,
+// then by key group.
+func earlierGroup[K comparable](a, b *timerGroup[K]) bool {
+	if x, y := a.cache[0].timer.Timestamp, b.cache[0].timer.Timestamp; x != y {
+		return x < y
 	}
-	return h[i].kg < h[j].kg
-}
-func (h groupHeap[K]) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].pos, h[j].pos = i, j
-}
-func (h *groupHeap[K]) Push(x any) {
-	g := x.(*timerGroup[K])
-	g.pos = len(*h)
-	*h = append(*h, g)
-}
-func (h *groupHeap[K]) Pop() any {
-	old := *h
-	g := old[len(old)-1]
-	old[len(old)-1] = nil
-	g.pos = -1
-	*h = old[:len(old)-1]
-	return g
+	return a.kg < b.kg
 }
 
 // indexTimers rebuilds the timer index of the timer state st from its
@@ -354,14 +335,8 @@ func (b *Backend[K]) indexTimers(st *stateInfo) error {
 					return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: fmt.Sprintf("timer of state %q in key group %d", st.name, kg), Err: err}
 				}
 				idx = appendTimerIndexKey(idx[:0], kg, st.sid, ts, r.key, ns)
-				if err := batch.Set(idx, nil, nil); err != nil {
+				if err := setBounded(batch, idx, nil); err != nil {
 					return err
-				}
-				if batch.Len() >= batchLimit {
-					if err := batch.Commit(pebble.NoSync); err != nil {
-						return err
-					}
-					batch.Reset()
 				}
 			}
 		}
