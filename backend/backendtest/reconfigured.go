@@ -258,11 +258,10 @@ func testFailedMigration(t *testing.T, f Factory) {
 	old := backend.ValueDescriptor[int32]{Name: "count", Serializer: backend.Int32Serializer{}}
 	keys := keyNames(200)
 	c := newCluster(t, f, 1, 128)
-	_, b := c.owner(keys[0])
-	st, err := backend.GetValueState(b, old)
+	st, err := backend.GetValueState(c.keyed[0], old)
 	must(t, err)
 	for i, k := range keys {
-		_, b = c.owner(k)
+		c.owner(k)
 		must(t, st.Update(int32(i)))
 	}
 	dir := c.checkpoint(store, 1)

@@ -45,6 +45,14 @@
 // old bucket at the latest (a shorter TTL), or its index row is found early,
 // judged by the current TTL and moved to the current bucket (a longer TTL).
 // Reads and full snapshots always judge by the current TTL.
+//
+// # Timers
+//
+// The backend keeps the timers of backend.TimerService itself
+// (backend.TimerBackend): they are rows of the timer map states, and a
+// timer index orders them by time within each key group (FORMAT.md), so
+// they are bounded by disk, not memory; memory holds 16 of each key
+// group's earliest timers and a heap of the key groups by their earliest.
 package lsm
 
 import (
