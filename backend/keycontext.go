@@ -41,10 +41,18 @@ type lazyClock struct {
 
 // NewKeyContext returns the key context of a backend configured by o.
 func NewKeyContext[K comparable](o *KeyedOptions[K]) KeyContext[K] {
-	_, isString := any(o.KeySerializer).(StringSerializer)
-	return KeyContext[K]{operator: o.OperatorUID, subtask: o.Subtask, maxP: o.MaxParallelism,
-		groups: o.KeyGroups, ser: o.KeySerializer, keyGroup: o.KeyGroups.Start, clock: &lazyClock{clock: o.Clock},
-		inPlace: isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()}
+	c := KeyContext[K]{operator: o.OperatorUID, subtask: o.Subtask, maxP: o.MaxParallelism,
+		groups: o.KeyGroups, keyGroup: o.KeyGroups.Start, clock: &lazyClock{clock: o.Clock}}
+	c.SetSerializer(o.KeySerializer)
+	return c
+}
+
+// SetSerializer makes s the serializer of the keys that Set is given from
+// then on; a restore sets the one RestoreKeySerializer chose.
+func (c *KeyContext[K]) SetSerializer(s Serializer[K]) {
+	_, isString := any(s).(StringSerializer)
+	c.ser = s
+	c.inPlace = isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()
 }
 
 // Clock returns the backend's processing-time clock: KeyedOptions.Clock,

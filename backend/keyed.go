@@ -201,6 +201,35 @@ func CheckRestoreMaxParallelism(operator string, stored, configured int) error {
 	return nil
 }
 
+// RestoreKeySerializer returns the serializer that reads the keys of
+// handles (those of a restore that overlap the backend's key groups) and
+// writes keys from then on: cur when it reads them as they are, or the
+// serializer that cur names when it asks for a reconfiguration (as in
+// Flink). Keys are never migrated: a migration, an incompatibility, or
+// handles written by serializers that cur judges differently fail with an
+// *IncompatibleStateError naming operator and state "(keys)".
+func RestoreKeySerializer[K comparable](operator string, cur Serializer[K], handles []*snapshot.KeyedStateHandle) (Serializer[K], error) {
+	chosen := cur
+	for i, h := range handles {
+		c := cur.Compatibility(h.KeySerializer)
+		use := cur
+		switch {
+		case c.Kind == CompatibleAsIs:
+		case c.Kind == CompatibleWithReconfiguredSerializer && c.Reconfigured != nil:
+			use = c.Reconfigured
+		default:
+			return nil, &IncompatibleStateError{Operator: operator, State: "(keys)", Old: h.KeySerializer, New: cur.Snapshot(),
+				Reason: fmt.Sprintf("the answer is %s, and keys are never migrated", c.Kind)}
+		}
+		if i > 0 && !sameSerializer(use.Snapshot(), chosen.Snapshot()) {
+			return nil, &IncompatibleStateError{Operator: operator, State: "(keys)", Old: h.KeySerializer, New: cur.Snapshot(),
+				Reason: fmt.Sprintf("other handles of the restore have keys read by %s", describeSerializer(chosen.Snapshot()))}
+		}
+		chosen = use
+	}
+	return chosen, nil
+}
+
 // HandleKeyGroups returns the key groups of a handle.
 func HandleKeyGroups(h *snapshot.KeyedStateHandle) KeyGroupRange {
 	return KeyGroupRange{Start: h.KeyGroupStart, End: h.KeyGroupEnd}

@@ -20,22 +20,24 @@ func wantSerializers(old []SerializerSnapshot, n int) error {
 
 // singleCodec stores one V per entry (Value, Reducing, Aggregating).
 type singleCodec[V any] struct {
-	ser       Serializer[V]
-	read      func([]byte) (V, error)
-	immutable bool
+	ser  Serializer[V]
+	read func([]byte) (V, error)
+	copy func(V) (V, error)
 }
 
 func newSingleCodec[V any](s Serializer[V], old []SerializerSnapshot) (*singleCodec[V], error) {
-	c := &singleCodec[V]{ser: s, read: s.Decode, immutable: immutableValue(reflect.TypeFor[V]())}
-	if old == nil {
-		return c, nil
+	c := &singleCodec[V]{ser: s, read: s.Decode}
+	if old != nil {
+		if err := wantSerializers(old, 1); err != nil {
+			return nil, err
+		}
+		var err error
+		if c.read, c.ser, err = reader(s, old[0]); err != nil {
+			return nil, err
+		}
 	}
-	if err := wantSerializers(old, 1); err != nil {
-		return nil, err
-	}
-	var err error
-	c.read, c.ser, err = reader(s, old[0])
-	return c, err
+	c.copy = Cloner(c.ser)
+	return c, nil
 }
 
 func (c *singleCodec[V]) serializers() []SerializerSnapshot {
@@ -44,17 +46,27 @@ func (c *singleCodec[V]) serializers() []SerializerSnapshot {
 func (c *singleCodec[V]) encode(dst []byte, v V) ([]byte, error) { return c.ser.Append(dst, v) }
 func (c *singleCodec[V]) decode(b []byte) (V, error)             { return c.read(b) }
 
-// clone copies values of types that can share memory through the
-// serializer.
-func (c *singleCodec[V]) clone(v V) (V, error) {
-	if c.immutable {
-		return v, nil
+func (c *singleCodec[V]) clone(v V) (V, error) { return c.copy(v) }
+
+// Cloner returns a function that copies values of V so that a copy can
+// be modified without changing the original: the identity when values of
+// V share no memory (numbers, strings, and arrays and structs of them),
+// else an encoding and decoding through s. Object backends store the
+// objects they are given, hand them out on reads and share them with
+// their captures: code that modifies a value it read (an accumulator it
+// folds into, say) must modify a copy. It is safe for concurrent use if s
+// is.
+func Cloner[V any](s Serializer[V]) func(V) (V, error) {
+	if immutableValue(reflect.TypeFor[V]()) {
+		return func(v V) (V, error) { return v, nil }
 	}
-	b, err := c.ser.Append(nil, v)
-	if err != nil {
-		return v, err
+	return func(v V) (V, error) {
+		b, err := s.Append(nil, v)
+		if err != nil {
+			return v, err
+		}
+		return s.Decode(b)
 	}
-	return c.ser.Decode(b)
 }
 
 // listCodec stores a []E per entry.

@@ -257,6 +257,17 @@ func (s *objectStore[K, V]) mutable(ns string) (V, bool, error) {
 	return c, true, nil
 }
 
+// CopyOnWriteLayers returns the most layers a key group of s holds. It is
+// a hook for tests of object backends (overlays must fold back once no
+// capture holds them) and no part of the ObjectStore contract.
+func (s *objectStore[K, V]) CopyOnWriteLayers() int {
+	n := 0
+	for i := range s.groups {
+		n = max(n, len(s.groups[i].layers))
+	}
+	return n
+}
+
 // Kind implements ObjectStore.
 func (s *objectStore[K, V]) Kind() snapshot.StateKind { return s.kind }
 

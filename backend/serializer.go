@@ -83,10 +83,16 @@ func IncompatibleBecause[T any](reason string) Compatibility[T] {
 // its own: as is when name, version and configuration match, incompatible
 // otherwise.
 func SameSerializer[T any](cur, old SerializerSnapshot) Compatibility[T] {
-	if cur.Name == old.Name && cur.Version == old.Version && bytes.Equal(cur.Config, old.Config) {
+	if sameSerializer(cur, old) {
 		return AsIs[T]()
 	}
 	return IncompatibleBecause[T]("different serializer")
+}
+
+// sameSerializer reports whether a and b describe one serializer with one
+// configuration.
+func sameSerializer(a, b SerializerSnapshot) bool {
+	return a.Name == b.Name && a.Version == b.Version && bytes.Equal(a.Config, b.Config)
 }
 
 // reader returns the function that decodes data written under old with s,

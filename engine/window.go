@@ -92,12 +92,16 @@ type WindowResult[K comparable, OUT any] struct {
 	Value  OUT
 }
 
-// Window adds a keyed event-time window operator under uid: records are
-// assigned to windows by assigner and folded into one accumulator per key
-// and window with agg; when the watermark passes a window's end, the
-// window emits agg.Result and its state is cleared. Records for windows
-// that have already fired are dropped (and counted). accSer serializes
-// accumulators for the state backend.
+// WindowAggregate adds a keyed event-time window operator under uid:
+// records are assigned to windows by assigner and folded into one
+// accumulator per key and window with agg; when the watermark passes a
+// window's end, the window emits agg.Result and its state is cleared.
+// Records for windows that have already fired are dropped (and counted).
+// accSer serializes accumulators for the state backend. agg.Add and
+// agg.Merge may modify the accumulator they are given (Merge its first):
+// on backends that share stored objects with checkpoints in flight (heap)
+// they are given copies (backend.Cloner), so a checkpoint holds exactly
+// the records before its barrier.
 func WindowAggregate[K comparable, IN, ACC, OUT any](ks KeyedStream[K, IN], uid string, assigner WindowAssigner, agg backend.AggregateFunction[IN, ACC, OUT], accSer backend.Serializer[ACC]) Stream[WindowResult[K, OUT]] {
 	j := ks.stream.job
 	if assigner == nil {
@@ -118,22 +122,34 @@ func WindowAggregate[K comparable, IN, ACC, OUT any](ks KeyedStream[K, IN], uid 
 		if err != nil {
 			return nil, err
 		}
-		acc, err := backend.GetValueState(base.backend, backend.ValueDescriptor[ACC]{Name: "window-contents", Serializer: accSer})
+		op, err := newWindowOp(base, assigner, agg, accSer)
 		if err != nil {
 			base.close()
-			return nil, fmt.Errorf("operator %q: %w", uid, err)
-		}
-		op := &windowOp[K, IN, ACC, OUT]{keyedBase: base, assigner: assigner, agg: agg, acc: acc}
-		if assigner.merging() {
-			op.sessions, err = backend.GetValueState(base.backend, backend.ValueDescriptor[[]Window]{Name: "window-sessions", Serializer: windowsSerializer{}})
-			if err != nil {
-				base.close()
-				return nil, fmt.Errorf("operator %q: %w", uid, err)
-			}
+			return nil, err
 		}
 		return op, nil
 	})
 	return Stream[WindowResult[K, OUT]]{j, n}
+}
+
+// newWindowOp registers the window states in the backend of base.
+func newWindowOp[K comparable, IN, ACC, OUT any](base *keyedBase[K], assigner WindowAssigner, agg backend.AggregateFunction[IN, ACC, OUT], accSer backend.Serializer[ACC]) (*windowOp[K, IN, ACC, OUT], error) {
+	acc, err := backend.GetValueState(base.backend, backend.ValueDescriptor[ACC]{Name: "window-contents", Serializer: accSer})
+	if err != nil {
+		return nil, fmt.Errorf("operator %q: %w", base.uid, err)
+	}
+	op := &windowOp[K, IN, ACC, OUT]{keyedBase: base, assigner: assigner, agg: agg, acc: acc,
+		own: func(a ACC) (ACC, error) { return a, nil }}
+	if _, shares := base.backend.(backend.ObjectBackend[K]); shares {
+		op.own = backend.Cloner(accSer)
+	}
+	if assigner.merging() {
+		op.sessions, err = backend.GetValueState(base.backend, backend.ValueDescriptor[[]Window]{Name: "window-sessions", Serializer: windowsSerializer{}})
+		if err != nil {
+			return nil, fmt.Errorf("operator %q: %w", base.uid, err)
+		}
+	}
+	return op, nil
 }
 
 type windowOp[K comparable, IN, ACC, OUT any] struct {
@@ -141,6 +157,11 @@ type windowOp[K comparable, IN, ACC, OUT any] struct {
 	assigner WindowAssigner
 	agg      backend.AggregateFunction[IN, ACC, OUT]
 	acc      backend.ValueState[ACC]
+	// own returns an accumulator read from acc that Add and Merge may
+	// modify in place: a copy on backends that share stored objects with
+	// their snapshots (heap), else the accumulator itself (it was decoded
+	// for this read).
+	own func(ACC) (ACC, error)
 	// sessions holds, per key, the active session windows (merging
 	// assigners only).
 	sessions backend.ValueState[[]Window]
@@ -184,7 +205,11 @@ func (w *windowOp[K, IN, ACC, OUT]) add(win Window, in IN) error {
 	if err != nil {
 		return fmt.Errorf("window %q: %w", w.uid, err)
 	}
-	if !ok {
+	if ok {
+		if acc, err = w.own(acc); err != nil {
+			return fmt.Errorf("window %q: copy the accumulator: %w", w.uid, err)
+		}
+	} else {
 		acc = w.agg.CreateAccumulator()
 		if err := w.timers.RegisterEventTimeTimer(ns, win.MaxTimestamp()); err != nil {
 			return err
@@ -243,12 +268,14 @@ func (w *windowOp[K, IN, ACC, OUT]) mergeSession(win Window, wm int64) (Window, 
 		if err != nil {
 			return win, fmt.Errorf("window %q: %w", w.uid, err)
 		}
-		if ok {
-			if have {
-				acc = w.agg.Merge(acc, a)
-			} else {
-				acc, have = a, true
+		switch {
+		case ok && have:
+			acc = w.agg.Merge(acc, a)
+		case ok:
+			if acc, err = w.own(a); err != nil {
+				return win, fmt.Errorf("window %q: copy the accumulator: %w", w.uid, err)
 			}
+			have = true
 		}
 		if err := w.acc.Clear(); err != nil {
 			return win, err

@@ -78,7 +78,7 @@ type observed struct {
 	value    string
 	list     []string
 	m        map[string]int64
-	sum      string
+	digits   string
 	avg      string
 	mapEmpty bool
 }
@@ -101,11 +101,11 @@ func read(st *states, ns string) (observed, error) {
 	if o.mapEmpty, err = st.mapS.IsEmpty(); err != nil {
 		return o, err
 	}
-	s, ok, err := st.sum.Get()
+	s, ok, err := st.digits.Get()
 	if err != nil {
 		return o, err
 	}
-	o.sum = fmt.Sprint(s, ok)
+	o.digits = fmt.Sprint(s, ok)
 	a, ok, err := st.avg.Get()
 	if err != nil {
 		return o, err
@@ -124,8 +124,8 @@ func (o observed) diff(c observed) string {
 		return fmt.Sprintf("map: reference %v, candidate %v", o.m, c.m)
 	case o.mapEmpty != c.mapEmpty:
 		return fmt.Sprintf("map IsEmpty: reference %v, candidate %v", o.mapEmpty, c.mapEmpty)
-	case o.sum != c.sum:
-		return fmt.Sprintf("reducing: reference %s, candidate %s", o.sum, c.sum)
+	case o.digits != c.digits:
+		return fmt.Sprintf("reducing: reference %s, candidate %s", o.digits, c.digits)
 	case o.avg != c.avg:
 		return fmt.Sprintf("aggregating: reference %s, candidate %s", o.avg, c.avg)
 	}

@@ -84,17 +84,17 @@ var randomOps = []randomOp{
 		return st.mapS.Clear()
 	}},
 	{"reducing.add", func(r *rand.Rand, st *states, e *entry) error {
-		v := r.Int64N(100)
-		if e.sum == nil {
-			e.sum = ptr(v)
+		v := r.Int64N(10)
+		if e.digits == nil {
+			e.digits = ptr(v)
 		} else {
-			e.sum = ptr(*e.sum + v)
+			e.digits = ptr(appendDigit(*e.digits, v))
 		}
-		return st.sum.Add(v)
+		return st.digits.Add(v)
 	}},
 	{"reducing.clear", func(_ *rand.Rand, st *states, e *entry) error {
-		e.sum = nil
-		return st.sum.Clear()
+		e.digits = nil
+		return st.digits.Clear()
 	}},
 	{"aggregating.add", func(r *rand.Rand, st *states, e *entry) error {
 		v := r.Int64N(100)
@@ -122,6 +122,9 @@ func mutate(s *stateful, m model, r *rand.Rand, n int, keys []string, namespaces
 	}
 	return nil
 }
+
+// newRand is the random source of seed.
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed+1)) }
 
 func keyNames(n int) []string {
 	ks := make([]string, n)

@@ -47,7 +47,7 @@ func RunTTLPlateau(t *testing.T, f Factory, o PlateauOptions) {
 		o.ValueBytes = 64
 	}
 	clock := ttl.NewManualClock(t0)
-	c, err := buildCluster(t, f, 1, 128, nil, clock)
+	c, err := buildCluster(t, f, 1, 128, nil, settings{clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

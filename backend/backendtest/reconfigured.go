@@ -3,6 +3,7 @@ package backendtest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -93,6 +94,189 @@ func testReconfiguredSerializer(t *testing.T, f Factory) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// versionedKeys writes keys as backend.StringSerializer does, under the
+// identity "versioned-key" at its version. Version 2 reads what version 1
+// wrote through a reconfigured version 1 serializer.
+type versionedKeys struct {
+	backend.StringSerializer
+	version uint32
+}
+
+func (s versionedKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "versioned-key", Version: s.version}
+}
+
+func (s versionedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[string] {
+	if s.version == 2 && old.Name == "versioned-key" && old.Version == 1 {
+		return backend.Compatibility[string]{Kind: backend.CompatibleWithReconfiguredSerializer, Reconfigured: versionedKeys{version: 1}}
+	}
+	return backend.SameSerializer[string](s.Snapshot(), old)
+}
+
+// testReconfiguredKeySerializer: a key serializer that reads the restored
+// keys through a reconfigured serializer is accepted (keys are never
+// migrated, but a reconfiguration rewrites nothing), as in Flink; the
+// reconfigured serializer goes on writing, and snapshots say so.
+func testReconfiguredKeySerializer(t *testing.T, f Factory) {
+	store := newStore(t)
+	keys := keyNames(60)
+	c, err := buildCluster(t, f, 2, 128, nil, settings{keySer: versionedKeys{version: 1}})
+	must(t, err)
+	s := withStates(t, c)
+	m := fill(t, s, 81, 600, keys)
+	dir := s.checkpoint(store, 1)
+	r, err := restoreClusterWith(t, f, store, dir, 3, 128, settings{keySer: versionedKeys{version: 2}}, backend.NoClaim)
+	if err != nil {
+		t.Fatalf("restore with a key serializer that asks for reconfiguration: %v", err)
+	}
+	rs := withStates(t, r)
+	rs.verify(t, m, testNamespaces)
+	if err := mutate(rs, m, newRand(82), 300, keys, testNamespaces); err != nil {
+		t.Fatal(err)
+	}
+	dir2 := rs.checkpoint(store, 2)
+	for _, st := range mustMetadata(t, store, dir2).Operators[0].Subtasks {
+		for _, h := range st.Keyed {
+			if h.KeySerializer.Version != 1 {
+				t.Fatalf("keys after the restore are written by %+v, want the reconfigured version 1", h.KeySerializer)
+			}
+		}
+	}
+	r2, err := restoreClusterWith(t, f, store, dir2, 2, 128, settings{keySer: versionedKeys{version: 2}}, backend.NoClaim)
+	must(t, err)
+	withStates(t, r2).verify(t, m, testNamespaces)
+	// Asking for a migration of keys is still refused.
+	_, err = restoreClusterWith(t, f, store, dir2, 2, 128, settings{keySer: migratingKeys{}}, backend.NoClaim)
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) {
+		t.Fatalf("restore with a key serializer that asks for migration: got %v, want ErrIncompatibleSerializer", err)
+	}
+}
+
+// migratingKeys asks for a migration of every key.
+type migratingKeys struct{ backend.StringSerializer }
+
+func (migratingKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "versioned-key", Version: 3}
+}
+
+func (migratingKeys) Compatibility(backend.SerializerSnapshot) backend.Compatibility[string] {
+	return backend.Compatibility[string]{Kind: backend.CompatibleAfterMigration, ReadOld: backend.StringSerializer{}.Decode}
+}
+
+// shiftedKeys writes an int64 map key k as the 8 big-endian bytes of
+// k+version-1: version 2 writes key k as version 1 writes k+1, so a
+// migration from version 1 gives every old key the bytes of another old
+// key. Version 2 migrates data of version 1.
+type shiftedKeys struct{ version uint32 }
+
+func (s shiftedKeys) Append(dst []byte, k int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(k+int64(s.version)-1)), nil
+}
+
+func (s shiftedKeys) Decode(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("shifted key: %d bytes", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)) - int64(s.version) + 1, nil
+}
+
+func (s shiftedKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "shifted-key", Version: s.version}
+}
+
+func (s shiftedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+	if s.version == 2 && old.Name == "shifted-key" && old.Version == 1 {
+		return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: shiftedKeys{version: 1}.Decode}
+	}
+	return backend.SameSerializer[int64](s.Snapshot(), old)
+}
+
+// testMapKeyMigration migrates the user keys of a map whose old keys
+// collide with migrated ones (every migrated key has the bytes of another
+// old key): no entry may be lost, and the map restores again.
+func testMapKeyMigration(t *testing.T, f Factory) {
+	store := newStore(t)
+	desc := func(version uint32) backend.MapDescriptor[int64, int64] {
+		return backend.MapDescriptor[int64, int64]{Name: "shifted", KeySerializer: shiftedKeys{version: version}, ValueSerializer: backend.Int64Serializer{}}
+	}
+	keys := keyNames(40)
+	c := newCluster(t, f, 2, 128)
+	for _, k := range keys {
+		_, b := c.owner(k)
+		st, err := backend.GetMapState(b, desc(1))
+		must(t, err)
+		for uk := range int64(50) {
+			must(t, st.Put(uk, uk*100+int64(len(k))))
+		}
+	}
+	dir := c.checkpoint(store, 1)
+	for round := range 2 {
+		r := mustRestore(t, f, store, dir, 3, 128)
+		for _, k := range keys {
+			_, b := r.owner(k)
+			st, err := backend.GetMapState(b, desc(2))
+			if err != nil {
+				t.Fatalf("round %d: register the map with migrated keys: %v", round, err)
+			}
+			got := map[int64]int64{}
+			must(t, st.Range(func(uk, v int64) bool { got[uk] = v; return true }))
+			if len(got) != 50 {
+				t.Fatalf("round %d key %q: %d entries after the migration, want 50: %v", round, k, len(got), got)
+			}
+			for uk := range int64(50) {
+				if v, ok, err := st.Get(uk); err != nil || !ok || v != uk*100+int64(len(k)) {
+					t.Fatalf("round %d key %q: Get(%d) = (%d, %v, %v), want %d", round, k, uk, v, ok, err, uk*100+int64(len(k)))
+				}
+			}
+		}
+		dir = r.checkpoint(store, int64(round+2))
+	}
+}
+
+// pickyInt64 migrates int32 data to int64 but cannot read the value 13.
+type pickyInt64 struct{ backend.Int64Serializer }
+
+func (pickyInt64) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+	return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
+		v, err := backend.Int32Serializer{}.Decode(b)
+		if v == 13 {
+			return 0, fmt.Errorf("picky: cannot migrate 13")
+		}
+		return int64(v), err
+	}}
+}
+
+// testFailedMigration: a migration that cannot read some of the restored
+// data fails the registration and leaves the data as it was: registered
+// again with the serializer that wrote it, every value is there.
+func testFailedMigration(t *testing.T, f Factory) {
+	store := newStore(t)
+	old := backend.ValueDescriptor[int32]{Name: "count", Serializer: backend.Int32Serializer{}}
+	keys := keyNames(200)
+	c := newCluster(t, f, 1, 128)
+	st, err := backend.GetValueState(c.keyed[0], old)
+	must(t, err)
+	for i, k := range keys {
+		c.owner(k)
+		must(t, st.Update(int32(i)))
+	}
+	dir := c.checkpoint(store, 1)
+	r := mustRestore(t, f, store, dir, 1, 128)
+	if _, err := backend.GetValueState(r.keyed[0], backend.ValueDescriptor[int64]{Name: "count", Serializer: pickyInt64{}}); err == nil {
+		t.Fatal("a migration that cannot read the value 13 succeeded")
+	}
+	again, err := backend.GetValueState(r.keyed[0], old)
+	if err != nil {
+		t.Fatalf("register with the old serializer after a failed migration: %v", err)
+	}
+	for i, k := range keys {
+		r.owner(k)
+		if v, ok, err := again.Value(); err != nil || !ok || v != int32(i) {
+			t.Fatalf("key %q after a failed migration: got (%d, %v, %v), want %d", k, v, ok, err, i)
 		}
 	}
 }

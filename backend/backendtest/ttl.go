@@ -29,28 +29,37 @@ func noCleanup(d time.Duration) *ttl.Config {
 		Incremental: ttl.IncrementalCleanup{Disabled: true}, Background: ttl.BackgroundCleanup{Disabled: true}}}
 }
 
-// openStatesTTL opens the conformance states of b with TTL cfg (nil: none).
+// openStatesTTL opens the conformance states of b with TTL cfg (nil: none),
+// in the order of stateNames.
 func openStatesTTL(t testing.TB, b backend.KeyedBackend[string], cfg *ttl.Config) *states {
 	t.Helper()
-	vd, ld, md, sd, ad := valueDesc, listDesc, mapDesc, sumDesc, avgDesc
+	return openStatesOrdered(t, b, cfg, nil)
+}
+
+// openStatesOrdered opens the conformance states of b with TTL cfg (nil:
+// none), registering them in order: indexes into stateNames, nil for
+// their own order. Backends that number states by registration give them
+// other numbers in another order.
+func openStatesOrdered(t testing.TB, b backend.KeyedBackend[string], cfg *ttl.Config, order []int) *states {
+	t.Helper()
+	vd, ld, md, sd, ad := valueDesc, listDesc, mapDesc, digitsDesc, avgDesc
 	vd.TTL, ld.TTL, md.TTL, sd.TTL, ad.TTL = cfg, cfg, cfg, cfg, cfg
 	s := &states{}
-	var err error
-	check := func(what string) {
-		if err != nil {
-			t.Fatalf("register %s state with ttl %+v: %v", what, cfg, err)
+	register := []func() error{
+		func() (err error) { s.value, err = backend.GetValueState(b, vd); return err },
+		func() (err error) { s.list, err = backend.GetListState(b, ld); return err },
+		func() (err error) { s.mapS, err = backend.GetMapState(b, md); return err },
+		func() (err error) { s.digits, err = backend.GetReducingState(b, sd); return err },
+		func() (err error) { s.avg, err = backend.GetAggregatingState(b, ad); return err },
+	}
+	if order == nil {
+		order = []int{0, 1, 2, 3, 4}
+	}
+	for _, i := range order {
+		if err := register[i](); err != nil {
+			t.Fatalf("register state %q with ttl %+v: %v", stateNames[i], cfg, err)
 		}
 	}
-	s.value, err = backend.GetValueState(b, vd)
-	check("value")
-	s.list, err = backend.GetListState(b, ld)
-	check("list")
-	s.mapS, err = backend.GetMapState(b, md)
-	check("map")
-	s.sum, err = backend.GetReducingState(b, sd)
-	check("reducing")
-	s.avg, err = backend.GetAggregatingState(b, ad)
-	check("aggregating")
 	return s
 }
 
@@ -63,7 +72,7 @@ type ttlCluster struct {
 
 func newTTLCluster(t testing.TB, f Factory, parallelism int, clock *ttl.ManualClock, cfg *ttl.Config) *ttlCluster {
 	t.Helper()
-	c, err := buildCluster(t, f, parallelism, 128, nil, clock)
+	c, err := buildCluster(t, f, parallelism, 128, nil, settings{clock: clock})
 	if err != nil {
 		t.Fatalf("new cluster of %d subtasks: %v", parallelism, err)
 	}
@@ -153,11 +162,11 @@ func (c *ttlCluster) wantMap(t testing.TB, key string, want ...string) {
 	}
 }
 
-func (c *ttlCluster) wantSum(t testing.TB, key string, want int64, present bool) {
+func (c *ttlCluster) wantDigits(t testing.TB, key string, want int64, present bool) {
 	t.Helper()
-	v, ok, err := c.at(key).sum.Get()
+	v, ok, err := c.at(key).digits.Get()
 	if err != nil || ok != present || ok && v != want {
-		t.Fatalf("at %+dms: sum of %q: got (%d, %v, %v), want (%d, %v)", c.clock.Now()-t0, key, v, ok, err, want, present)
+		t.Fatalf("at %+dms: digits of %q: got (%d, %v, %v), want (%d, %v)", c.clock.Now()-t0, key, v, ok, err, want, present)
 	}
 }
 
@@ -250,18 +259,18 @@ func testTTLMap(t *testing.T, f Factory) {
 
 func testTTLReducing(t *testing.T, f Factory) {
 	c := newTTLCluster(t, f, 1, ttl.NewManualClock(t0), ttlOf(10*time.Second))
-	must(t, c.at("a").sum.Add(1))
+	must(t, c.at("a").digits.Add(1))
 	c.setTime(5000)
-	must(t, c.at("a").sum.Add(2)) // the reduced value is stamped at 5000
+	must(t, c.at("a").digits.Add(2)) // the reduced value is stamped at 5000
 	c.setTime(14_999)
-	c.wantSum(t, "a", 3, true)
+	c.wantDigits(t, "a", 12, true)
 	c.setTime(15_000)
-	c.wantSum(t, "a", 0, false)
+	c.wantDigits(t, "a", 0, false)
 	c.setTime(16_000)
-	must(t, c.at("b").sum.Add(7))
+	must(t, c.at("b").digits.Add(7))
 	c.setTime(30_000)
-	must(t, c.at("b").sum.Add(4)) // the stored 7 expired: start from 4
-	c.wantSum(t, "b", 4, true)
+	must(t, c.at("b").digits.Add(4)) // the stored 7 expired: start from 4
+	c.wantDigits(t, "b", 4, true)
 }
 
 func testTTLAggregating(t *testing.T, f Factory) {
@@ -289,7 +298,7 @@ func testTTLUpdateOnRead(t *testing.T, f Factory) {
 			must(t, s.list.Add("x"))
 			must(t, s.mapS.Put("k", 1))
 			must(t, s.mapS.Put("r", 2))
-			must(t, s.sum.Add(1))
+			must(t, s.digits.Add(1))
 			must(t, s.avg.Add(1))
 			c.setTime(9000) // read everything once
 			c.wantValue(t, "a", 1, true)
@@ -299,7 +308,7 @@ func testTTLUpdateOnRead(t *testing.T, f Factory) {
 				t.Fatalf("map entry k at 9s: (%v, %v)", ok, err)
 			}
 			c.wantMap(t, "a", "k=1", "r=2") // Range reads r
-			c.wantSum(t, "a", 1, true)
+			c.wantDigits(t, "a", 1, true)
 			c.wantAvg(t, "a", 1, true)
 			c.setTime(10_000)
 			refreshed := update == ttl.OnReadAndWrite
@@ -311,7 +320,7 @@ func testTTLUpdateOnRead(t *testing.T, f Factory) {
 				c.wantList(t, "a")
 				c.wantMap(t, "a")
 			}
-			c.wantSum(t, "a", 1, refreshed)
+			c.wantDigits(t, "a", 1, refreshed)
 			c.wantAvg(t, "a", 1, refreshed)
 			if refreshed { // restamped at 10 s by the reads just above
 				c.setTime(19_999)
@@ -331,7 +340,7 @@ func testTTLReturnExpired(t *testing.T, f Factory) {
 	must(t, s.value.Update(1))
 	must(t, s.list.Add("old"))
 	must(t, s.mapS.Put("old", 1))
-	must(t, s.sum.Add(5))
+	must(t, s.digits.Add(5))
 	must(t, s.avg.Add(5))
 	c.setTime(5000)
 	s = c.at("a")
@@ -346,8 +355,8 @@ func testTTLReturnExpired(t *testing.T, f Factory) {
 	c.wantList(t, "a", "new")
 	c.wantMap(t, "a", "new=2", "old=1")
 	c.wantMap(t, "a", "new=2")
-	c.wantSum(t, "a", 5, true)
-	c.wantSum(t, "a", 0, false)
+	c.wantDigits(t, "a", 5, true)
+	c.wantDigits(t, "a", 0, false)
 	c.wantAvg(t, "a", 5, true)
 	c.wantAvg(t, "a", 0, false)
 	c.setTime(15_000)
@@ -405,7 +414,7 @@ func testTTLKeys(t *testing.T, f Factory) {
 				must(t, s.value.Update(1))
 				must(t, s.list.Add("x"))
 				must(t, s.mapS.Put("m", 1))
-				must(t, s.sum.Add(1))
+				must(t, s.digits.Add(1))
 			}
 			c.setTime(5000)
 			young := []string{"young-1", "young-2"}
@@ -414,7 +423,7 @@ func testTTLKeys(t *testing.T, f Factory) {
 				must(t, s.value.Update(1))
 				must(t, s.list.Add("x"))
 				must(t, s.mapS.Put("m", 1))
-				must(t, s.sum.Add(1))
+				must(t, s.digits.Add(1))
 			}
 			// A list with one live element and a map with one live entry
 			// keep their keys visible.
@@ -428,7 +437,7 @@ func testTTLKeys(t *testing.T, f Factory) {
 				live  []string
 			}{
 				{valueDesc.Name, young},
-				{sumDesc.Name, young},
+				{digitsDesc.Name, young},
 				{listDesc.Name, append([]string{old[0]}, young...)},
 				{mapDesc.Name, append([]string{old[1]}, young...)},
 			} {
@@ -458,7 +467,7 @@ func testTTLFullSnapshotFilter(t *testing.T, f Factory) {
 				must(t, s.value.Update(1))
 				must(t, s.list.Add("old"))
 				must(t, s.mapS.Put("old", 1))
-				must(t, s.sum.Add(1))
+				must(t, s.digits.Add(1))
 				must(t, s.avg.Add(1))
 			}
 			clock.Set(t0 + 5000)
@@ -493,7 +502,7 @@ func testTTLFullSnapshotFilter(t *testing.T, f Factory) {
 					r.wantList(t, k)
 					r.wantMap(t, k)
 				}
-				r.wantSum(t, k, 1, keep)
+				r.wantDigits(t, k, 1, keep)
 				r.wantAvg(t, k, 1, keep)
 			}
 		})
@@ -532,7 +541,7 @@ func testTTLAbsoluteAcrossRestore(t *testing.T, f Factory) {
 }
 
 // writeEveryKind writes the same content into every state of each key:
-// value 7, list [a b], map {m: 3}, sum 4, average of 6.
+// value 7, list [a b], map {m: 3}, digits 4, average of 6.
 func writeEveryKind(t testing.TB, c *ttlCluster, keys []string) {
 	t.Helper()
 	for _, k := range keys {
@@ -540,7 +549,7 @@ func writeEveryKind(t testing.TB, c *ttlCluster, keys []string) {
 		must(t, s.value.Update(7))
 		must(t, s.list.AddAll([]string{"a", "b"}))
 		must(t, s.mapS.Put("m", 3))
-		must(t, s.sum.Add(4))
+		must(t, s.digits.Add(4))
 		must(t, s.avg.Add(6))
 	}
 }
@@ -554,14 +563,14 @@ func wantEveryKind(t testing.TB, c *ttlCluster, keys []string, present bool) {
 			c.wantValue(t, k, 0, false)
 			c.wantList(t, k)
 			c.wantMap(t, k)
-			c.wantSum(t, k, 0, false)
+			c.wantDigits(t, k, 0, false)
 			c.wantAvg(t, k, 0, false)
 			continue
 		}
 		c.wantValue(t, k, 7, true)
 		c.wantList(t, k, "a", "b")
 		c.wantMap(t, k, "m=3")
-		c.wantSum(t, k, 4, true)
+		c.wantDigits(t, k, 4, true)
 		c.wantAvg(t, k, 6, true)
 	}
 }

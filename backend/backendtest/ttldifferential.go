@@ -70,7 +70,7 @@ func ttlDifferential(t *testing.T, reference, candidate Factory, update ttl.Upda
 			}
 		}
 		for _, ns := range testNamespaces {
-			for _, name := range []string{valueDesc.Name, listDesc.Name, mapDesc.Name, sumDesc.Name, avgDesc.Name} {
+			for _, name := range stateNames {
 				want, got := keysOf(t, ref.cluster, name, ns), keysOf(t, cand.cluster, name, ns)
 				if !slices.Equal(want, got) {
 					t.Fatalf("round %d: Keys(%q, %q): reference %v, candidate %v", round, name, ns, head(want), head(got))

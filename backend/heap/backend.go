@@ -183,13 +183,20 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	if err := backend.CheckRestoreMaxParallelism(b.opts.OperatorUID, src.MaxParallelism, b.opts.MaxParallelism); err != nil {
 		return err
 	}
+	var handles []*snapshot.KeyedStateHandle
 	for i := range src.Handles {
-		h := &src.Handles[i]
-		r := backend.HandleKeyGroups(h).Intersect(b.groups)
-		if r.Empty() {
-			continue
+		if h := &src.Handles[i]; !backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
+			handles = append(handles, h)
 		}
-		if err := b.restoreHandle(ctx, src, h, r); err != nil {
+	}
+	keySer, err := backend.RestoreKeySerializer(b.opts.OperatorUID, b.keySer, handles)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	b.keySer = keySer
+	b.current.SetSerializer(keySer)
+	for _, h := range handles {
+		if err := b.restoreHandle(ctx, src, h, backend.HandleKeyGroups(h).Intersect(b.groups)); err != nil {
 			err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
 			b.failed = fmt.Errorf("backend unusable after a failed restore: %w", err)
 			return err
@@ -201,10 +208,6 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 func (b *Backend[K]) restoreHandle(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, r backend.KeyGroupRange) error {
 	if h.Format != snapshot.FormatKeyGroups {
 		return fmt.Errorf("%w: the heap backend cannot read keyed state of format %q", snapshot.ErrUnsupported, h.Format)
-	}
-	if c := b.keySer.Compatibility(h.KeySerializer); c.Kind != backend.CompatibleAsIs {
-		return &backend.IncompatibleStateError{Operator: b.opts.OperatorUID, State: "(keys)", Old: h.KeySerializer,
-			New: b.keySer.Snapshot(), Reason: "keys are never migrated"}
 	}
 	states := make([]*restoredState[K], len(h.States))
 	for i, meta := range h.States {

@@ -144,22 +144,7 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := snapshot.NewFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	handles, err := capture.Write(context.Background(), backend.SnapshotTarget{Store: store, Dir: "chk", FilePrefix: "op-0", Kind: snapshot.KindCheckpoint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := heap.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Restore(context.Background(), backend.RestoreSource{Store: store, Dir: "chk", MaxParallelism: 128, Handles: handles}); err != nil {
-		t.Fatal(err)
-	}
+	r := backendtest.RestoreCapture(t, factory, opts, capture)
 	rst, err := backend.GetValueState(r, d)
 	if err != nil {
 		t.Fatal(err)
@@ -178,5 +163,51 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 	}
 	if got := heldKeys(t, r); got != 0 {
 		t.Fatalf("held %d expired restored entries after the accesses, want 0", got)
+	}
+}
+
+// TestOverlaysFoldBack: the overlays that writes during a capture go to
+// fold back into the base once no capture holds them, so a backend that
+// checkpoints again and again keeps one layer (two while a capture is in
+// flight) instead of a layer per checkpoint.
+func TestOverlaysFoldBack(t *testing.T) {
+	b := backendtest.Open(t, factory, backendtest.AllKeyGroups("op", 4)).(*heap.Backend[string])
+	value, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := backend.GetListState(b, backend.ListDescriptor[string]{Name: "l", Serializer: backend.StringSerializer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(round int) {
+		t.Helper()
+		for k := range 20 {
+			if err := b.SetCurrentKey(fmt.Sprint("k", k)); err != nil {
+				t.Fatal(err)
+			}
+			if err := value.Update(int64(round)); err != nil {
+				t.Fatal(err)
+			}
+			if err := list.Add(fmt.Sprint(round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0)
+	for round := 1; round <= 10; round++ {
+		c, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(round) // into overlays: the capture holds the layers below
+		if n := heap.CopyOnWriteLayers(b); n > 2 {
+			t.Fatalf("round %d, capture in flight: a key group has %d layers, want at most 2", round, n)
+		}
+		c.Release()
+		write(round) // folds the overlays back
+		if n := heap.CopyOnWriteLayers(b); n != 1 {
+			t.Fatalf("round %d, capture released: a key group has %d layers, want 1", round, n)
+		}
 	}
 }

@@ -45,6 +45,14 @@
 // old bucket at the latest (a shorter TTL), or its index row is found early,
 // judged by the current TTL and moved to the current bucket (a longer TTL).
 // Reads and full snapshots always judge by the current TTL.
+//
+// # Timers
+//
+// The backend keeps the timers of backend.TimerService itself
+// (backend.TimerBackend): they are rows of the timer map states, and a
+// timer index orders them by time within each key group (FORMAT.md), so
+// they are bounded by disk, not memory; memory holds 16 of each key
+// group's earliest timers and a heap of the key groups by their earliest.
 package lsm
 
 import (
@@ -96,11 +104,16 @@ func TunePebble(o *pebble.Options) {
 }
 
 // Format is the handle format of the LSM's native snapshots: the files of
-// a Pebble checkpoint (see FORMAT.md).
-const Format = "lsm/v1"
+// a Pebble checkpoint (see FORMAT.md). Restores read FormatV1 as well.
+const Format = "lsm/v2"
+
+// FormatV1 is the native format before the timer index (FORMAT.md): a
+// restore of it builds the index from the timers' rows.
+const FormatV1 = "lsm/v1"
 
 // Backend is the LSM keyed backend of one subtask. It implements
-// backend.KeyedBackend, backend.ByteBackend and backend.CheckpointListener.
+// backend.KeyedBackend, backend.ByteBackend, backend.TimerBackend and
+// backend.CheckpointListener.
 // It is not safe for concurrent use, except for the captures that Snapshot
 // returns and for SweepExpired. Its background sweep runs on a goroutine of
 // its own, which Close stops.
@@ -118,6 +131,8 @@ type Backend[K comparable] struct {
 	states map[string]*stateInfo
 	bySID  []*stateInfo // index sid-1
 	tables map[string]*table[K]
+	// timerQueues are the queues TimerQueue opened, by state name.
+	timerQueues map[string]*timerQueue[K]
 
 	// sids is what the sweeps and the snapshot captures, which run on other
 	// goroutines, know about each state id: an immutable table that
@@ -130,6 +145,11 @@ type Backend[K comparable] struct {
 	sweepMu sync.Mutex
 	bg      *sweeper // the background sweep, once started
 	hooks   sweepHooks
+	// migrationBatch, if positive, is the batch size of migrations
+	// instead of batchLimit, and migrationCommitted sees the size of
+	// every batch a migration commits (tests).
+	migrationBatch     int
+	migrationCommitted func(bytes int)
 
 	files  *uploads
 	chkSeq int
@@ -159,9 +179,10 @@ type stateInfo struct {
 }
 
 var (
-	_ backend.ByteBackend[string] = (*Backend[string])(nil)
-	_ backend.CheckpointListener  = (*Backend[string])(nil)
-	_ backend.ByteTable           = (*table[string])(nil)
+	_ backend.ByteBackend[string]  = (*Backend[string])(nil)
+	_ backend.CheckpointListener   = (*Backend[string])(nil)
+	_ backend.TimerBackend[string] = (*Backend[string])(nil)
+	_ backend.ByteTable            = (*table[string])(nil)
 )
 
 // New creates an empty LSM backend in a new directory below opts.Dir.

@@ -13,8 +13,9 @@ import (
 // span; map entries of one key and namespace share the prefix up to the
 // namespace and are ordered by user key.
 //
-// State id indexSID is reserved for the expiry index of states with TTL and
-// background cleanup (ttlindex.go):
+// State id timerIndexSID is reserved for the timer index (timers.go), and
+// indexSID for the expiry index of states with TTL and background cleanup
+// (ttlindex.go):
 //
 //	keyGroup (2 bytes BE) | 0xFFFF | bucket (8 bytes BE) | the row key without its key group
 //
@@ -25,7 +26,9 @@ const (
 	stateIDBytes  = 2
 	headerBytes   = keyGroupBytes + stateIDBytes
 	// maxStateID is the largest id of a state; ids start at 1.
-	maxStateID = 1<<16 - 2
+	maxStateID = 1<<16 - 3
+	// timerIndexSID is the state id of the rows of the timer index.
+	timerIndexSID = 1<<16 - 2
 	// indexSID is the state id of the rows of the expiry index.
 	indexSID = 1<<16 - 1
 )

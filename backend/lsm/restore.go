@@ -44,18 +44,19 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 	if err := backend.CheckRestoreMaxParallelism(b.opts.OperatorUID, src.MaxParallelism, b.opts.MaxParallelism); err != nil {
 		return err
 	}
-	var native, streams []*snapshot.KeyedStateHandle
+	var native, streams, handles []*snapshot.KeyedStateHandle
 	for i := range src.Handles {
-		h := &src.Handles[i]
-		if backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
-			continue
+		if h := &src.Handles[i]; !backend.HandleKeyGroups(h).Intersect(b.groups).Empty() {
+			handles = append(handles, h)
 		}
-		if c := b.keySer.Compatibility(h.KeySerializer); c.Kind != backend.CompatibleAsIs {
-			return &backend.IncompatibleStateError{Operator: b.opts.OperatorUID, State: "(keys)", Old: h.KeySerializer,
-				New: b.keySer.Snapshot(), Reason: "keys are never migrated"}
-		}
+	}
+	keySer, err := backend.RestoreKeySerializer(b.opts.OperatorUID, b.keySer, handles)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, h := range handles {
 		switch h.Format {
-		case Format:
+		case Format, FormatV1:
 			native = append(native, h)
 		case snapshot.FormatKeyGroups:
 			streams = append(streams, h)
@@ -63,9 +64,14 @@ func (b *Backend[K]) Restore(ctx context.Context, src backend.RestoreSource) err
 			return fmt.Errorf("operator %q: restore: %w: keyed state of format %q", b.opts.OperatorUID, snapshot.ErrUnsupported, h.Format)
 		}
 	}
-	err := b.restore(ctx, src, native, streams)
+	b.keySer = keySer
+	b.current.SetSerializer(keySer)
+	err = b.restore(ctx, src, native, streams)
 	if err == nil {
 		err = b.findMarkers()
+	}
+	if err == nil {
+		err = b.indexRestoredTimers(handles)
 	}
 	if err != nil {
 		err = fmt.Errorf("operator %q: restore: %w", b.opts.OperatorUID, err)
@@ -95,6 +101,28 @@ func (b *Backend[K]) restore(ctx context.Context, src backend.RestoreSource, nat
 	for _, h := range streams {
 		if err := b.loadStream(ctx, src, h); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// indexRestoredTimers builds the timer index of the timer states that
+// handles without one (key-group streams, lsm/v1) loaded rows of.
+func (b *Backend[K]) indexRestoredTimers(handles []*snapshot.KeyedStateHandle) error {
+	var unindexed []*stateInfo
+	for _, h := range handles {
+		if h.Format == Format {
+			continue
+		}
+		for _, m := range h.States {
+			if st := b.states[m.Name]; isTimerState(m.Name) && st != nil && !slices.Contains(unindexed, st) {
+				unindexed = append(unindexed, st)
+			}
+		}
+	}
+	for _, st := range unindexed {
+		if err := b.indexTimers(st); err != nil {
+			return fmt.Errorf("timer index of %q: %w", st.name, err)
 		}
 	}
 	return nil
@@ -164,8 +192,8 @@ func fetch(ctx context.Context, store snapshot.Storage, dir string, ref snapshot
 	return f.Close()
 }
 
-// restoreBase makes h's files the database and excises the key groups
-// outside this backend's range. With adopt, h's shared files become the
+// restoreBase makes h's files the database and excises every key outside
+// the key groups of h that this backend owns. With adopt, h's shared files become the
 // confirmed ones that the next checkpoint references.
 func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle, adopt bool) error {
 	if err := b.closeDB(); err != nil {
@@ -186,17 +214,18 @@ func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource,
 			return err
 		}
 	}
-	r := backend.HandleKeyGroups(h)
-	if r.Start < b.groups.Start {
-		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(b.groups.Start)}); err != nil {
-			return fmt.Errorf("excise below key group %d: %w", b.groups.Start, err)
+	// Only the key groups of h that this backend owns are h's to give:
+	// everything else goes, whatever the database holds.
+	keep := backend.HandleKeyGroups(h).Intersect(b.groups)
+	if keep.Start > 0 {
+		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(keep.Start)}); err != nil {
+			return fmt.Errorf("excise below key group %d: %w", keep.Start, err)
 		}
 	}
-	if r.End > b.groups.End {
-		start, end := spanOf(b.groups.End+1, backend.MaxMaxParallelism-1)
-		if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
-			return fmt.Errorf("excise above key group %d: %w", b.groups.End, err)
-		}
+	// Up to the end of the key space: past the last key group too.
+	start, end := spanOf(keep.End+1, 0xffff)
+	if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
+		return fmt.Errorf("excise above key group %d: %w", keep.End, err)
 	}
 	if adopt {
 		b.files.mu.Lock()
@@ -227,7 +256,7 @@ func (b *Backend[K]) stateIDs(h *snapshot.KeyedStateHandle) ([]*stateInfo, error
 
 // ingestHandle writes the rows of h inside this backend's key groups into
 // an SST file, with state ids translated, and ingests it. The state ids
-// that the rows of the expiry index embed are translated too.
+// that the rows of the timer and expiry indexes embed are translated too.
 func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource, h *snapshot.KeyedStateHandle) error {
 	b.chkSeq++
 	tmp := filepath.Join(b.dir, "restore", strconv.Itoa(b.chkSeq))
@@ -282,6 +311,16 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 						return err
 					}
 					if err := w.Set(key, v); err != nil {
+						return err
+					}
+					rows++
+				}
+			}
+			for _, i := range order {
+				prefix := appendTimerIndexPrefix(nil, kg, uint16(i+1))
+				for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+					key = append(appendTimerIndexPrefix(key[:0], kg, targets[i].sid), it.Key()[timerIndexHeaderBytes:]...)
+					if err := w.Set(key, nil); err != nil {
 						return err
 					}
 					rows++
@@ -427,22 +466,91 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 	return batch.Commit(pebble.NoSync)
 }
 
-// migrate rewrites every row of st that m changes.
+// migrate rewrites every row of st that m changes. It reads a Pebble
+// snapshot taken first, so that nothing it writes feeds back into what it
+// reads, and it goes twice through the rows: the first pass only rewrites
+// them in memory, so that data m cannot read fails the registration with
+// the database untouched; the second writes them in batches of about
+// batchLimit bytes (b.migrationBatch in tests). A migration of map user
+// keys first deletes the state's rows in every key group: a migrated key
+// may be the bytes of another old key, whose own rewrite would otherwise
+// delete it. Once the second pass has begun, a failure leaves the backend
+// unusable.
 func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 	if m.Value == nil && m.UserKey == nil {
 		return nil
 	}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	snap := b.db.NewSnapshot()
+	defer snap.Close()
+	if err := b.rewriteRows(snap, st, m, func([]byte, []byte) error { return nil }); err != nil {
+		return err
+	}
+	err := b.writeMigration(snap, st, m)
+	if err != nil {
+		b.failed = fmt.Errorf("backend unusable after a failed migration of state %q: %w", st.name, err)
+	}
+	return err
+}
+
+// writeMigration is the second pass of migrate.
+func (b *Backend[K]) writeMigration(snap *pebble.Snapshot, st *stateInfo, m backend.ByteMigration) error {
+	limit := batchLimit
+	if b.migrationBatch > 0 {
+		limit = b.migrationBatch
+	}
+	batch := b.db.NewBatch()
+	defer func() { batch.Close() }()
+	commit := func() error {
+		b.writeMu.Lock()
+		defer b.writeMu.Unlock()
+		if b.migrationCommitted != nil {
+			b.migrationCommitted(batch.Len())
+		}
+		if err := batch.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		batch.Reset()
+		return nil
+	}
+	if m.UserKey != nil && st.kind == snapshot.StateMap {
+		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
+			prefix := appendStatePrefix(nil, kg, st.sid)
+			if err := batch.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+				return err
+			}
+		}
+		if err := commit(); err != nil {
+			return err
+		}
+	}
+	err := b.rewriteRows(snap, st, m, func(k, v []byte) error {
+		if err := batch.Set(k, v, nil); err != nil {
+			return err
+		}
+		if batch.Len() >= limit {
+			return commit()
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	batch := b.db.NewBatch()
-	defer batch.Close()
+	return commit()
+}
+
+// rewriteRows calls set with the rewritten key and value of every row of
+// st in snap that m changes.
+func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend.ByteMigration, set func(k, v []byte) error) error {
+	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	var out []byte
 	rewrite := func(k, v []byte) error {
 		switch st.kind {
 		case snapshot.StateList:
-			var out []byte
+			out = out[:0]
 			err := backend.RangeElements(v, func(e []byte) error {
 				ne, err := m.Value(e)
 				out = binary.AppendUvarint(out, uint64(len(ne)))
@@ -452,37 +560,33 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 			if err != nil {
 				return err
 			}
-			return batch.Set(k, out, nil)
+			return set(k, out)
 		case snapshot.StateMap:
-			r, err := parseRow(k)
-			if err != nil {
-				return err
-			}
 			nk, nv := k, v
 			if m.UserKey != nil {
+				r, err := parseRow(k)
+				if err != nil {
+					return err
+				}
 				uk, err := m.UserKey(r.userKey)
 				if err != nil {
 					return err
 				}
 				nk = append(append([]byte(nil), k[:r.prefix]...), uk...)
-				if !bytes.Equal(nk, k) {
-					if err := batch.Delete(k, nil); err != nil {
-						return err
-					}
-				}
 			}
 			if m.Value != nil {
+				var err error
 				if nv, err = m.Value(v); err != nil {
 					return err
 				}
 			}
-			return batch.Set(nk, nv, nil)
+			return set(nk, nv)
 		default:
 			nv, err := m.Value(v)
 			if err != nil {
 				return err
 			}
-			return batch.Set(k, nv, nil)
+			return set(k, nv)
 		}
 	}
 	werr := func() error {
@@ -500,10 +604,5 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 		}
 		return it.Error()
 	}()
-	if err := errors.Join(werr, it.Close()); err != nil {
-		return err
-	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	return batch.Commit(pebble.NoSync)
+	return errors.Join(werr, it.Close())
 }

@@ -131,6 +131,22 @@ func appendIndexedRow(dst, k []byte) []byte {
 // full-snapshot filter) commit their batch and start a new one.
 const batchLimit = 4 << 20
 
+// setBounded sets k to v in batch, and commits the batch and goes on with
+// it emptied once it holds batchLimit bytes.
+func setBounded(batch *pebble.Batch, k, v []byte) error {
+	if err := batch.Set(k, v, nil); err != nil {
+		return err
+	}
+	if batch.Len() < batchLimit {
+		return nil
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	batch.Reset()
+	return nil
+}
+
 // buildIndex writes an index row for every row of st that holds units,
 // reading them under cfg (the TTL st registers with, before it is
 // published), and deletes the markers of st. It returns how many rows it
@@ -162,14 +178,8 @@ func (b *Backend[K]) buildIndex(st *stateInfo, cfg *ttl.Config) (unreadable int,
 					continue
 				}
 				key = appendIndexKey(key[:0], it.Key(), indexBucket(first, cfg.TTL))
-				if err := batch.Set(key, nil, nil); err != nil {
+				if err := setBounded(batch, key, nil); err != nil {
 					return err
-				}
-				if batch.Len() >= batchLimit {
-					if err := batch.Commit(pebble.NoSync); err != nil {
-						return err
-					}
-					batch.Reset()
 				}
 			}
 		}
