@@ -61,10 +61,10 @@ func TestConfigChecksS3(t *testing.T) {
 		want string // "" for no error
 	}{
 		{[]string{"execution.checkpointing.dir=s3://b/c"}, "execution.checkpointing.dir s3://b/c: s3:// locations need s3.endpoint"},
-		{[]string{"execution.checkpointing.savepoint-dir=s3://b/s", "s3.endpoint=ftp://h:21"}, "execution.checkpointing.savepoint-dir s3://b/s: "},
+		{[]string{"execution.checkpointing.savepoint-dir=s3://b/s", "s3.endpoint=ftp://h:21"}, `s3.endpoint: invalid value "ftp://h:21"`},
 		{[]string{"execution.checkpointing.dir=s3://b/c", "s3.endpoint=http://h:9000", "s3.secret-key=only"}, "s3.access-key"},
 		{[]string{"execution.checkpointing.dir=s3://b/c", "s3.endpoint=http://h:9000"}, ""},
-		{[]string{"s3.endpoint=ftp://h:21"}, ""}, // no s3:// location: not read
+		{[]string{"s3.endpoint=127.0.0.1:9000"}, "missing scheme"}, // a bad value is refused even if unused
 	} {
 		f := Flags{Sets: c.sets}
 		_, err := f.Config("job", t.TempDir())
