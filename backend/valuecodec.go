@@ -133,6 +133,9 @@ func decodeMap[UK comparable, UV any](b []byte, readK func([]byte) (UK, error), 
 		if err != nil {
 			return nil, err
 		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("%w: two entries of one map read as the same user key %v (a user-key serializer may not merge keys)", ErrIncompatibleSerializer, k)
+		}
 		if m[k], err = readV(vb); err != nil {
 			return nil, err
 		}

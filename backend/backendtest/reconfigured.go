@@ -237,6 +237,71 @@ func testMapKeyMigration(t *testing.T, f Factory) {
 	}
 }
 
+// halvedKeys writes an int64 map key as its 8 big-endian bytes; version 2
+// migrates data of version 1 by halving every key, so two old keys become
+// one new key.
+type halvedKeys struct{ version uint32 }
+
+func (halvedKeys) Append(dst []byte, k int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(k)), nil
+}
+
+func (halvedKeys) Decode(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("halved key: %d bytes", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+func (s halvedKeys) Snapshot() backend.SerializerSnapshot {
+	return backend.SerializerSnapshot{Name: "halved-key", Version: s.version}
+}
+
+func (s halvedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+	if s.version == 2 && old.Name == "halved-key" && old.Version == 1 {
+		return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
+			k, err := halvedKeys{}.Decode(b)
+			return k / 2, err
+		}}
+	}
+	return backend.SameSerializer[int64](s.Snapshot(), old)
+}
+
+// testMapKeyMerge: a migration of map user keys that gives two entries of
+// one key the same new user key would lose one of them: the registration
+// is refused (ErrIncompatibleSerializer) and the data stays as it was.
+func testMapKeyMerge(t *testing.T, f Factory) {
+	store := newStore(t)
+	desc := func(version uint32) backend.MapDescriptor[int64, int64] {
+		return backend.MapDescriptor[int64, int64]{Name: "halved", KeySerializer: halvedKeys{version: version}, ValueSerializer: backend.Int64Serializer{}}
+	}
+	keys := keyNames(20)
+	c := newCluster(t, f, 2, 128)
+	for _, k := range keys {
+		_, b := c.owner(k)
+		st, err := backend.GetMapState(b, desc(1))
+		must(t, err)
+		for uk := range int64(10) {
+			must(t, st.Put(uk, uk+100))
+		}
+	}
+	dir := c.checkpoint(store, 1)
+	r := mustRestore(t, f, store, dir, 1, 128)
+	if _, err := backend.GetMapState(r.keyed[0], desc(2)); !errors.Is(err, backend.ErrIncompatibleSerializer) {
+		t.Fatalf("register a map whose migration merges user keys: %v, want ErrIncompatibleSerializer", err)
+	}
+	again, err := backend.GetMapState(r.keyed[0], desc(1))
+	must(t, err)
+	for _, k := range keys {
+		r.owner(k)
+		for uk := range int64(10) {
+			if v, ok, err := again.Get(uk); err != nil || !ok || v != uk+100 {
+				t.Fatalf("key %q after the refused migration: Get(%d) = (%d, %v, %v), want %d", k, uk, v, ok, err, uk+100)
+			}
+		}
+	}
+}
+
 // pickyInt64 migrates int32 data to int64 but cannot read the value 13.
 type pickyInt64 struct{ backend.Int64Serializer }
 

@@ -67,6 +67,7 @@ func RunKeyedSuite(t *testing.T, f Factory) {
 	t.Run("CorruptFiles", func(t *testing.T) { testCorruptFiles(t, f) })
 	t.Run("SerializerMigration", func(t *testing.T) { testSerializerMigration(t, f) })
 	t.Run("MapKeyMigration", func(t *testing.T) { testMapKeyMigration(t, f) })
+	t.Run("MapKeyMerge", func(t *testing.T) { testMapKeyMerge(t, f) })
 	t.Run("FailedMigration", func(t *testing.T) { testFailedMigration(t, f) })
 	t.Run("IncompatibleSerializer", func(t *testing.T) { testIncompatibleSerializer(t, f) })
 	t.Run("ReconfiguredSerializer", func(t *testing.T) { testReconfiguredSerializer(t, f) })

@@ -482,7 +482,7 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 	}
 	snap := b.db.NewSnapshot()
 	defer snap.Close()
-	if err := b.rewriteRows(snap, st, m, func([]byte, []byte) error { return nil }); err != nil {
+	if err := b.rewriteRows(snap, st, m, newMergedKeyCheck(st, m)); err != nil {
 		return err
 	}
 	err := b.writeMigration(snap, st, m)
@@ -490,6 +490,34 @@ func (b *Backend[K]) migrate(st *stateInfo, m backend.ByteMigration) error {
 		b.failed = fmt.Errorf("backend unusable after a failed migration of state %q: %w", st.name, err)
 	}
 	return err
+}
+
+// newMergedKeyCheck returns the check of migrate's first pass: a
+// migration of map user keys may not give two entries of one key and
+// namespace the same new user key (one would silently replace the other).
+// Rows come in key order, so the entries of one key and namespace are
+// consecutive and only their new user keys are kept.
+func newMergedKeyCheck(st *stateInfo, m backend.ByteMigration) func(k, v []byte) error {
+	if m.UserKey == nil || st.kind != snapshot.StateMap {
+		return func([]byte, []byte) error { return nil }
+	}
+	var prefix []byte
+	seen := map[string]struct{}{}
+	return func(k, _ []byte) error {
+		r, err := parseRow(k)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(prefix, k[:r.prefix]) {
+			prefix = append(prefix[:0], k[:r.prefix]...)
+			clear(seen)
+		}
+		if _, dup := seen[string(r.userKey)]; dup {
+			return fmt.Errorf("%w: two entries of one map migrate to the same user key %x (a user-key serializer may not merge keys)", backend.ErrIncompatibleSerializer, r.userKey)
+		}
+		seen[string(r.userKey)] = struct{}{}
+		return nil
+	}
 }
 
 // writeMigration is the second pass of migrate.
