@@ -17,6 +17,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // Units of the LSM checkpoint results.
@@ -410,7 +411,7 @@ func benchLSMRescale(e *env) ([]Result, error) {
 	var handles []snapshot.KeyedStateHandle
 	err = func() error {
 		olds := make([]*lsm.Backend[string], oldP)
-		sts := make([]backend.ValueState[[]byte], oldP)
+		sts := make([]state.ValueState[[]byte], oldP)
 		defer func() {
 			for _, b := range olds {
 				if b != nil {

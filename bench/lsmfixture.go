@@ -14,7 +14,9 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // benchMaxP is the maxParallelism of every LSM backend of the benchmarks.
@@ -29,7 +31,7 @@ func newLSM(c lsmConfig, dir string, p, i int) (*lsm.Backend[string], error) {
 			Subtask:        i,
 			MaxParallelism: benchMaxP,
 			KeyGroups:      backend.KeyGroupRangeForSubtask(benchMaxP, p, i),
-			KeySerializer:  backend.StringSerializer{},
+			KeySerializer:  serializer.String{},
 		},
 		Dir:          dir,
 		CacheSize:    c.cacheBytes,
@@ -38,8 +40,8 @@ func newLSM(c lsmConfig, dir string, p, i int) (*lsm.Backend[string], error) {
 }
 
 // lsmValueState registers the value state of the benchmarks on b.
-func lsmValueState(b *lsm.Backend[string]) (backend.ValueState[[]byte], error) {
-	return backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "value", Serializer: backend.BytesSerializer{}})
+func lsmValueState(b *lsm.Backend[string]) (state.ValueState[[]byte], error) {
+	return state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "value", Serializer: serializer.Bytes{}})
 }
 
 // appendRowKey appends the LSM row key of (key group, state id, key,
@@ -203,7 +205,7 @@ const idleLimit = 20 * time.Second
 // raw Pebble DB with the same rows, and the checkpoints written of it.
 type lsmFixture struct {
 	b    *lsm.Backend[string]
-	st   backend.ValueState[[]byte]
+	st   state.ValueState[[]byte]
 	raw  *rawDB
 	rows [][]byte // row key of dataset key i
 

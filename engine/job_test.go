@@ -14,6 +14,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -269,7 +270,7 @@ func TestInvalidJobs(t *testing.T) {
 	cases := map[string]func(j *Job){
 		"missing uid": func(j *Job) {
 			s := FromSource(j, "src", Generate(1, keyOf))
-			Process(KeyBy(s, func(s string) string { return s }, backend.StringSerializer{}), "", newCountFn)
+			Process(KeyBy(s, func(s string) string { return s }, serializer.String{}), "", newCountFn)
 		},
 		"duplicate uid": func(j *Job) {
 			s := FromSource(j, "x", Generate(1, keyOf))
@@ -279,7 +280,7 @@ func TestInvalidJobs(t *testing.T) {
 		"empty job": func(*Job) {},
 		"bad window": func(j *Job) {
 			s := AssignTimestamps(FromSource(j, "src", Generate(1, func(i int64) int64 { return i })), "ts", func(v int64) int64 { return v }, 0)
-			WindowAggregate(KeyBy(s, func(v int64) int64 { return v }, backend.Int64Serializer{}), "w", TumblingWindows(0), sumAgg{}, backend.Int64Serializer{})
+			WindowAggregate(KeyBy(s, func(v int64) int64 { return v }, serializer.Int64{}), "w", TumblingWindows(0), sumAgg{}, serializer.Int64{})
 		},
 	}
 	for name, build := range cases {

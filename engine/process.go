@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/state"
 )
 
 // KeyedProcessFunction processes the records of a keyed stream one key at
 // a time, with keyed state and timers.
 type KeyedProcessFunction[K comparable, IN, OUT any] interface {
 	// Open is called once per subtask before any record, after the state
-	// is restored: create the states here with backend.GetValueState and
+	// is restored: create the states here with state.GetValueState and
 	// its siblings on rc.Backend.
 	Open(rc *RuntimeContext[K]) error
 	// ProcessElement handles one record; the backend's current key is the
@@ -44,7 +45,7 @@ type RuntimeContext[K comparable] struct {
 type Context[K comparable, OUT any] struct {
 	key       K
 	timestamp int64
-	timers    *backend.TimerService[K]
+	timers    *state.TimerService[K]
 	now       func() int64
 	out       output
 	err       error

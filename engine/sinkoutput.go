@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -35,7 +35,7 @@ type committedPart struct {
 
 const committedPartsState = "committed-parts"
 
-var committedPartSerializer = backend.JSONSerializer[committedPart]{TypeName: "stated.engine.CommittedPart"}
+var committedPartSerializer = serializer.JSON[committedPart]{TypeName: "stated.engine.CommittedPart"}
 
 // partKey names the part files of one run and subtask of the sink.
 type partKey struct {

@@ -66,16 +66,16 @@
 //
 // Object backends keep Value[V] objects. Byte backends store each unit as
 // an 8-byte big-endian timestamp followed by the user serializer's bytes
-// (AppendTimestamp, SplitTimestamp, backend.TTLSerializer); FORMAT.md
+// (AppendTimestamp, SplitTimestamp, serializer.TTL); FORMAT.md
 // describes the bytes and the serializer snapshot (WrapSnapshot,
 // UnwrapSnapshot). Bytes that do not decode give errors wrapping
-// ErrMalformed; the backend serializers add backend.ErrDecode.
+// ErrMalformed; the backend serializers add serializer.ErrDecode.
 //
 // The TTL config is not written into snapshots: a restore may change the
 // duration, update type, visibility and cleanup freely. Turning TTL on or
 // off is a change of serializer, which migrates instead of failing: a state
-// with TTL uses backend.TTLSerializer, a state without uses
-// backend.TTLPlainSerializer, and each recognizes the other's snapshots.
+// with TTL uses serializer.TTL, a state without uses
+// serializer.TTLPlain, and each recognizes the other's snapshots.
 // Values restored into a state that just got TTL are stamped with the
 // restore time.
 package ttl

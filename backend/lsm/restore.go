@@ -21,6 +21,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/statecodec"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -429,7 +430,7 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 		key = appendRowPrefix(key[:0], kg, st.sid, k, string(ns))
 		switch st.kind {
 		case snapshot.StateList:
-			elems, err := backend.CanonicalListElements(value)
+			elems, err := statecodec.CanonicalListElements(value)
 			if err != nil {
 				return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("list of state %q", st.name), Err: err}
 			}
@@ -439,7 +440,7 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 			}
 		case snapshot.StateMap:
 			n := len(key)
-			err := backend.RangeCanonicalMap(value, func(uk, uv []byte) error {
+			err := statecodec.RangeCanonicalMap(value, func(uk, uv []byte) error {
 				key = append(key[:n], uk...)
 				return batch.Set(key, uv, nil)
 			})
@@ -579,7 +580,7 @@ func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend
 		switch st.kind {
 		case snapshot.StateList:
 			out = out[:0]
-			err := backend.RangeElements(v, func(e []byte) error {
+			err := statecodec.RangeElements(v, func(e []byte) error {
 				ne, err := m.Value(e)
 				out = binary.AppendUvarint(out, uint64(len(ne)))
 				out = append(out, ne...)

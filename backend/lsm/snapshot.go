@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -67,7 +68,7 @@ type capture struct {
 	id          string
 	dir         string
 	groups      backend.KeyGroupRange
-	keySer      backend.SerializerSnapshot
+	keySer      serializer.Snapshot
 	states      []snapshot.StateMeta
 	incremental bool
 	parallel    int

@@ -6,7 +6,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -73,7 +73,7 @@ func (t *table[K]) write(k, value []byte, merge bool) error {
 	)
 	if t.ttl != nil {
 		var err error
-		if first, _, index, err = backend.RowExpiry(t.kind, value, t.ttl.TTL); err != nil {
+		if first, _, index, err = ttlunit.RowExpiry(t.kind, value, t.ttl.TTL); err != nil {
 			return fmt.Errorf("lsm: state %q: %w", t.name, err)
 		}
 	}

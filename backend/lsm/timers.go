@@ -10,7 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
-	"github.com/stated-io/stated/backend/internal/indexheap"
+	"github.com/stated-io/stated/internal/indexheap"
 	"github.com/stated-io/stated/snapshot"
 )
 

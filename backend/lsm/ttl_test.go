@@ -18,6 +18,9 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
+	"github.com/stated-io/stated/internal/statecodec"
+	"github.com/stated-io/stated/internal/ttlunit"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -29,7 +32,7 @@ func newTTLBackend(t *testing.T, clock ttl.Clock) *Backend[string] {
 	t.Helper()
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 1 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +50,9 @@ func ttlConfig(d time.Duration) *ttl.Config {
 // register registers a state that stores raw bytes.
 func register[K comparable](t *testing.T, b *Backend[K], name string, kind snapshot.StateKind, cfg *ttl.Config) backend.ByteTable {
 	t.Helper()
-	sers := []backend.SerializerSnapshot{{Name: "raw", Version: 1}}
+	sers := []serializer.Snapshot{{Name: "raw", Version: 1}}
 	tb, err := b.ByteTable(backend.ByteRegistration{Name: name, Kind: kind, Serializers: sers, TTL: cfg,
-		Migrate: func(old []backend.SerializerSnapshot) (backend.ByteMigration, error) {
+		Migrate: func(old []serializer.Snapshot) (backend.ByteMigration, error) {
 			return backend.ByteMigration{Serializers: old}, nil
 		}})
 	if err != nil {
@@ -327,14 +330,14 @@ func rows[K comparable](t *testing.T, b *Backend[K], sid uint16) map[string][]in
 		kind := b.sids.Load().info(sid).kind
 		name := fmt.Sprintf("%x/%s/%s", r.key, r.ns, r.userKey)
 		if kind == snapshot.StateList {
-			must(t, backend.RangeElements(it.Value(), func(e []byte) error {
-				ts, err := backend.UnitTimestamp(e)
+			must(t, statecodec.RangeElements(it.Value(), func(e []byte) error {
+				ts, err := ttlunit.Timestamp(e)
 				out[name] = append(out[name], ts)
 				return err
 			}))
 			continue
 		}
-		ts, err := backend.UnitTimestamp(it.Value())
+		ts, err := ttlunit.Timestamp(it.Value())
 		must(t, err)
 		out[name] = []int64{ts}
 	}
@@ -414,7 +417,7 @@ func TestSweepRemovesExpired(t *testing.T) {
 				l, _, err := list.Get("")
 				must(t, err)
 				var got []string
-				must(t, backend.RangeElements(l, func(e []byte) error { got = append(got, string(e[8:])); return nil }))
+				must(t, statecodec.RangeElements(l, func(e []byte) error { got = append(got, string(e[8:])); return nil }))
 				want := map[int][]string{0: {"z"}, 1: {"b", "z"}, 2: {"a", "z"}}[i%3]
 				if !slices.Equal(got, want) {
 					t.Errorf("k%03d: list %v, want %v", i, got, want)
@@ -594,7 +597,7 @@ func TestSweepReadsOnlyExpiredBlocks(t *testing.T) {
 			clock := ttl.NewManualClock(t0)
 			b, err := New(Options[string]{Dir: t.TempDir(), MemTableSize: 4 << 20,
 				KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 8,
-					KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+					KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: serializer.String{}, Clock: clock}})
 			must(t, err)
 			t.Cleanup(func() { b.Close() })
 			b.hooks.after = func(time.Duration) <-chan time.Time { return nil }

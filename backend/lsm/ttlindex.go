@@ -10,7 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -169,7 +169,7 @@ func (b *Backend[K]) buildIndex(st *stateInfo, cfg *ttl.Config) (unreadable int,
 				if err != nil {
 					return err
 				}
-				first, _, ok, err := backend.RowExpiry(st.kind, v, cfg.TTL)
+				first, _, ok, err := ttlunit.RowExpiry(st.kind, v, cfg.TTL)
 				if err != nil {
 					unreadable++
 					continue

@@ -11,7 +11,9 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -21,7 +23,7 @@ func newRangeBackend(t *testing.T, clock ttl.Clock, start, end int) *Backend[str
 	t.Helper()
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 1 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: start, End: end}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+			KeyGroups: backend.KeyGroupRange{Start: start, End: end}, KeySerializer: serializer.String{}, Clock: clock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,18 +328,18 @@ func TestSweepAfterStreamRestore(t *testing.T) {
 	store, err := snapshot.NewFileStorage(t.TempDir())
 	must(t, err)
 	cfg := &ttl.Config{TTL: 10 * time.Second, Cleanup: ttl.Cleanup{Incremental: ttl.IncrementalCleanup{Disabled: true}}}
-	withTTL := backend.ValueDescriptor[string]{Name: "session", Serializer: backend.StringSerializer{}, TTL: cfg}
-	without := backend.ValueDescriptor[string]{Name: "session", Serializer: backend.StringSerializer{}}
+	withTTL := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{}, TTL: cfg}
+	without := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{}}
 	const n = 200
 	// savepoint writes n keys into a heap backend, the first half at t0 and
 	// the rest 8 s later, and takes a savepoint into dir.
-	savepoint := func(d backend.ValueDescriptor[string], dir string) []snapshot.KeyedStateHandle {
+	savepoint := func(d state.ValueDescriptor[string], dir string) []snapshot.KeyedStateHandle {
 		clock := ttl.NewManualClock(t0)
 		h, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock})
 		must(t, err)
 		defer h.Close()
-		st, err := backend.GetValueState(h, d)
+		st, err := state.GetValueState(h, d)
 		must(t, err)
 		for i := range n {
 			if i == n/2 {
@@ -357,7 +359,7 @@ func TestSweepAfterStreamRestore(t *testing.T) {
 		if got := len(indexOf(indexRows(t, r), r.states["session"].sid, true)); got == 0 {
 			t.Error("no marker of the state restored from a stream")
 		}
-		st, err := backend.GetValueState(r, withTTL)
+		st, err := state.GetValueState(r, withTTL)
 		must(t, err)
 		index := indexRows(t, r)
 		if len(index) != n || slices.ContainsFunc(index, func(e indexEntry) bool { return e.marker }) {
@@ -466,7 +468,7 @@ func TestCloseClosesClock(t *testing.T) {
 	}
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 	must(t, err)
 	if _, ok := b.Clock().(*ttl.CoarseClock); !ok {
 		t.Fatalf("default clock %T, want a *ttl.CoarseClock", b.Clock())

@@ -77,11 +77,11 @@ type Job struct {
 	// snapshot.DefaultLeaseTTL (30s).
 	LeaseTTL time.Duration
 
-	// Parallelism is parallelism.default, in [1, backend.MaxMaxParallelism]
+	// Parallelism is parallelism.default, in [1, snapshot.MaxMaxParallelism]
 	// and at most MaxParallelism when MaxParallelismSet. Default 1.
 	Parallelism int
 	// MaxParallelism is pipeline.max-parallelism, the number of key groups,
-	// in [1, backend.MaxMaxParallelism]. Default 128.
+	// in [1, snapshot.MaxMaxParallelism]. Default 128.
 	MaxParallelism int
 	// MaxParallelismSet reports whether pipeline.max-parallelism was given
 	// (in the file or by --set). When it was not, a restore adopts the

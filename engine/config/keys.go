@@ -77,10 +77,10 @@ var specs = []spec{
 	{KeyAdoptLegacyOutput, "false", func(j *Job, v string) error { return parseBool(v, &j.AdoptLegacyOutput) }},
 	{KeyLeaseTTL, snapshot.DefaultLeaseTTL.String(), func(j *Job, v string) error { return parseDuration(v, &j.LeaseTTL, true) }},
 	{KeyParallelism, "1", func(j *Job, v string) error {
-		return parseInt(v, &j.Parallelism, 1, backend.MaxMaxParallelism)
+		return parseInt(v, &j.Parallelism, 1, snapshot.MaxMaxParallelism)
 	}},
 	{KeyMaxParallelism, "128", func(j *Job, v string) error {
-		return parseInt(v, &j.MaxParallelism, 1, backend.MaxMaxParallelism)
+		return parseInt(v, &j.MaxParallelism, 1, snapshot.MaxMaxParallelism)
 	}},
 	{KeyS3Endpoint, "", func(j *Job, v string) error { return parseS3Endpoint(v, &j.S3.Endpoint) }},
 	{KeyS3AccessKey, "", func(j *Job, v string) error { j.S3.AccessKey = v; return nil }},
