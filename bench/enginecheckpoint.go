@@ -14,6 +14,7 @@ import (
 	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/engine"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -269,7 +270,7 @@ func (s *snapshotSubtasks) close() error {
 func (e *env) backendSnapshotDurations(backendType, dir string) ([]float64, error) {
 	c := e.cfg.engine
 	start := time.Now()
-	store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+	store, err := file.New(filepath.Join(dir, "checkpoints"))
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
-	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
 )
 
@@ -143,7 +143,7 @@ func benchLSMMapGet(e *env) ([]Result, error) {
 	waitIdle(idleLimit)
 	storeDir := filepath.Join(e.tmp, "map-store")
 	defer os.RemoveAll(storeDir)
-	store, err := snapshot.NewFileStorage(storeDir)
+	store, err := file.New(storeDir)
 	if err != nil {
 		return nil, err
 	}

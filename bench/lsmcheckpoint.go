@@ -16,6 +16,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
 )
@@ -400,7 +401,7 @@ func benchLSMRescale(e *env) ([]Result, error) {
 	ctx := context.Background()
 	root := filepath.Join(e.tmp, "rescale")
 	defer os.RemoveAll(root)
-	store, err := snapshot.NewFileStorage(filepath.Join(root, "store"))
+	store, err := file.New(filepath.Join(root, "store"))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -209,7 +210,7 @@ type lsmFixture struct {
 	raw  *rawDB
 	rows [][]byte // row key of dataset key i
 
-	store  *snapshot.FileStorage
+	store  *file.Storage
 	chkID  int64                       // the last checkpoint written and confirmed
 	chkDir string                      // its directory in store
 	last   []snapshot.KeyedStateHandle // its handles
@@ -238,7 +239,7 @@ func (e *env) lsmFixture() (*lsmFixture, error) {
 	if f.st, err = lsmValueState(f.b); err != nil {
 		return nil, err
 	}
-	if f.store, err = snapshot.NewFileStorage(filepath.Join(e.tmp, "lsm-store")); err != nil {
+	if f.store, err = file.New(filepath.Join(e.tmp, "lsm-store")); err != nil {
 		return nil, err
 	}
 	start := time.Now()

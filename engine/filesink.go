@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -161,7 +162,7 @@ func commitFiles(dir string, files []pendingFile) error {
 			return fmt.Errorf("commit: %w", err)
 		}
 	}
-	return snapshot.SyncDir(dir)
+	return file.SyncDir(dir)
 }
 
 // removeUncommitted removes the hidden part files of earlier runs: output

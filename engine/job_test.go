@@ -14,6 +14,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
@@ -176,7 +177,7 @@ func TestFailedCheckpointsDoNotStopTheJob(t *testing.T) {
 				}
 				checkCounts(t, out, records)
 				// The failed checkpoints left no _metadata and no files.
-				store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+				store, err := file.New(filepath.Join(dir, "checkpoints"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -227,7 +228,7 @@ func TestRestoreRefusals(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	run(t, countingJob(testConfig(t, dir), 300, out))
 	chk := func() string {
-		store, _ := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+		store, _ := file.New(filepath.Join(dir, "checkpoints"))
 		d, _, err := snapshot.LatestCheckpoint(context.Background(), store, "test")
 		if err != nil {
 			t.Fatal(err)

@@ -77,10 +77,18 @@ func lacking(missing bool, what string) string {
 // keep the values as objects; byte backends store their serialized form.
 func GetValueState[K comparable, V any](b backend.KeyedBackend[K], d ValueDescriptor[V]) (ValueState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil, "Serializer"), kindOf[K, ValueState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ValueState[V], error) { return objectstate.NewValue(o, d.Name, d.Serializer) },
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ValueState[V], error) { return objectstate.NewTTLValue(o, d.Name, d.Serializer, p) },
-		bytes: func(b backend.ByteCapability) (ValueState[V], error) { return bytestate.NewValue(b, d.Name, d.Serializer) },
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ValueState[V], error) { return bytestate.NewTTLValue(b, d.Name, d.Serializer, p) },
+		objects: func(o backend.ObjectCapability[K]) (ValueState[V], error) {
+			return objectstate.NewValue(o, d.Name, d.Serializer)
+		},
+		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ValueState[V], error) {
+			return objectstate.NewTTLValue(o, d.Name, d.Serializer, p)
+		},
+		bytes: func(b backend.ByteCapability) (ValueState[V], error) {
+			return bytestate.NewValue(b, d.Name, d.Serializer)
+		},
+		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ValueState[V], error) {
+			return bytestate.NewTTLValue(b, d.Name, d.Serializer, p)
+		},
 	})
 }
 
@@ -88,10 +96,18 @@ func GetValueState[K comparable, V any](b backend.KeyedBackend[K], d ValueDescri
 // element expires on its own.
 func GetListState[K comparable, V any](b backend.KeyedBackend[K], d ListDescriptor[V]) (ListState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil, "Serializer"), kindOf[K, ListState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ListState[V], error) { return objectstate.NewList(o, d.Name, d.Serializer) },
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ListState[V], error) { return objectstate.NewTTLList(o, d.Name, d.Serializer, p) },
-		bytes: func(b backend.ByteCapability) (ListState[V], error) { return bytestate.NewList(b, d.Name, d.Serializer) },
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ListState[V], error) { return bytestate.NewTTLList(b, d.Name, d.Serializer, p) },
+		objects: func(o backend.ObjectCapability[K]) (ListState[V], error) {
+			return objectstate.NewList(o, d.Name, d.Serializer)
+		},
+		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ListState[V], error) {
+			return objectstate.NewTTLList(o, d.Name, d.Serializer, p)
+		},
+		bytes: func(b backend.ByteCapability) (ListState[V], error) {
+			return bytestate.NewList(b, d.Name, d.Serializer)
+		},
+		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ListState[V], error) {
+			return bytestate.NewTTLList(b, d.Name, d.Serializer, p)
+		},
 	})
 }
 
@@ -99,20 +115,36 @@ func GetListState[K comparable, V any](b backend.KeyedBackend[K], d ListDescript
 // entry expires on its own.
 func GetMapState[K, UK comparable, UV any](b backend.KeyedBackend[K], d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
 	return open(b, d.Name, d.TTL, lacking(d.KeySerializer == nil || d.ValueSerializer == nil, "KeySerializer or ValueSerializer"), kindOf[K, MapState[UK, UV]]{
-		objects: func(o backend.ObjectCapability[K]) (MapState[UK, UV], error) { return objectstate.NewMap(o, d.Name, d.KeySerializer, d.ValueSerializer) },
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (MapState[UK, UV], error) { return objectstate.NewTTLMap(o, d.Name, d.KeySerializer, d.ValueSerializer, p) },
-		bytes: func(b backend.ByteCapability) (MapState[UK, UV], error) { return bytestate.NewMap(b, d.Name, d.KeySerializer, d.ValueSerializer) },
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (MapState[UK, UV], error) { return bytestate.NewTTLMap(b, d.Name, d.KeySerializer, d.ValueSerializer, p) },
+		objects: func(o backend.ObjectCapability[K]) (MapState[UK, UV], error) {
+			return objectstate.NewMap(o, d.Name, d.KeySerializer, d.ValueSerializer)
+		},
+		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (MapState[UK, UV], error) {
+			return objectstate.NewTTLMap(o, d.Name, d.KeySerializer, d.ValueSerializer, p)
+		},
+		bytes: func(b backend.ByteCapability) (MapState[UK, UV], error) {
+			return bytestate.NewMap(b, d.Name, d.KeySerializer, d.ValueSerializer)
+		},
+		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (MapState[UK, UV], error) {
+			return bytestate.NewTTLMap(b, d.Name, d.KeySerializer, d.ValueSerializer, p)
+		},
 	})
 }
 
 // GetReducingState returns a ReducingState of b described by d.
 func GetReducingState[K comparable, V any](b backend.KeyedBackend[K], d ReducingDescriptor[V]) (ReducingState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil || d.Reduce == nil, "Serializer or Reduce"), kindOf[K, ReducingState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ReducingState[V], error) { return objectstate.NewReducing(o, d.Name, d.Serializer, d.Reduce) },
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ReducingState[V], error) { return objectstate.NewTTLReducing(o, d.Name, d.Serializer, d.Reduce, p) },
-		bytes: func(b backend.ByteCapability) (ReducingState[V], error) { return bytestate.NewReducing(b, d.Name, d.Serializer, d.Reduce) },
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ReducingState[V], error) { return bytestate.NewTTLReducing(b, d.Name, d.Serializer, d.Reduce, p) },
+		objects: func(o backend.ObjectCapability[K]) (ReducingState[V], error) {
+			return objectstate.NewReducing(o, d.Name, d.Serializer, d.Reduce)
+		},
+		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ReducingState[V], error) {
+			return objectstate.NewTTLReducing(o, d.Name, d.Serializer, d.Reduce, p)
+		},
+		bytes: func(b backend.ByteCapability) (ReducingState[V], error) {
+			return bytestate.NewReducing(b, d.Name, d.Serializer, d.Reduce)
+		},
+		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ReducingState[V], error) {
+			return bytestate.NewTTLReducing(b, d.Name, d.Serializer, d.Reduce, p)
+		},
 	})
 }
 
@@ -120,9 +152,17 @@ func GetReducingState[K comparable, V any](b backend.KeyedBackend[K], d Reducing
 func GetAggregatingState[K comparable, IN, ACC, OUT any](b backend.KeyedBackend[K], d AggregatingDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
 	ser, agg := d.AccumulatorSerializer, d.Aggregate
 	return open(b, d.Name, d.TTL, lacking(d.AccumulatorSerializer == nil || d.Aggregate == nil, "AccumulatorSerializer or Aggregate"), kindOf[K, AggregatingState[IN, OUT]]{
-		objects: func(o backend.ObjectCapability[K]) (AggregatingState[IN, OUT], error) { return objectstate.NewAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result) },
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) { return objectstate.NewTTLAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p) },
-		bytes: func(b backend.ByteCapability) (AggregatingState[IN, OUT], error) { return bytestate.NewAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result) },
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) { return bytestate.NewTTLAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p) },
+		objects: func(o backend.ObjectCapability[K]) (AggregatingState[IN, OUT], error) {
+			return objectstate.NewAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result)
+		},
+		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) {
+			return objectstate.NewTTLAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p)
+		},
+		bytes: func(b backend.ByteCapability) (AggregatingState[IN, OUT], error) {
+			return bytestate.NewAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result)
+		},
+		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) {
+			return bytestate.NewTTLAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p)
+		},
 	})
 }

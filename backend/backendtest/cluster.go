@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -257,7 +258,7 @@ func mustRestore(t testing.TB, f Factory, store snapshot.Storage, dir string, pa
 
 func newStore(t testing.TB) snapshot.Storage {
 	t.Helper()
-	s, err := snapshot.NewFileStorage(t.TempDir())
+	s, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

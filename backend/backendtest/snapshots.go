@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -181,7 +182,7 @@ func testSnapshotConcurrentWrites(t *testing.T, f Factory) {
 // checkpoint: the restore must fail with ErrCorrupt naming the file.
 func testCorruptFiles(t *testing.T, f Factory) {
 	root := t.TempDir()
-	store, err := snapshot.NewFileStorage(root)
+	store, err := file.New(root)
 	must(t, err)
 	s := withStates(t, newCluster(t, f, 2, 128))
 	fill(t, s, 21, 400, keyNames(60))

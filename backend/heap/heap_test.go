@@ -9,6 +9,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -96,7 +97,7 @@ func TestTTLIncrementalCleanup(t *testing.T) {
 			if got := heldKeys(t, b); got != want {
 				t.Fatalf("held %d of %d expired entries after the accesses, want %d", got, keys, want)
 			}
-			store, err := snapshot.NewFileStorage(t.TempDir())
+			store, err := file.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -135,7 +136,7 @@ func TestRestoreFixtures(t *testing.T) {
 			if err := os.CopyFS(root, os.DirFS(filepath.Join("testdata", strings.ReplaceAll(format, "/", "-")))); err != nil {
 				t.Fatal(err)
 			}
-			store, err := snapshot.NewFileStorage(root)
+			store, err := file.New(root)
 			if err != nil {
 				t.Fatal(err)
 			}

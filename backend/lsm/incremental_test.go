@@ -12,6 +12,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -103,7 +104,7 @@ func sharedFiles(md *snapshot.Metadata) map[string]int64 {
 // TestIncrementalUploadsOnlyNewFiles: after a small update, a checkpoint
 // references the SST files of the previous one and uploads only new ones.
 func TestIncrementalUploadsOnlyNewFiles(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func newRestored(t *testing.T, store snapshot.Storage, dir string, mode backend.
 // TestDeletedSharedFile: a shared file deleted by hand behind a retained
 // checkpoint makes its restore fail with an error naming the file.
 func TestDeletedSharedFile(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestDeletedSharedFile(t *testing.T) {
 // path leaves the directory.
 func TestSavepointAndFullCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func (s failingStore) Create(ctx context.Context, name string, o snapshot.Create
 // files.
 func TestFailedCheckpointKeepsCommittedOnes(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -64,7 +65,7 @@ func keyGroupsOfRows(t *testing.T, b *Backend[string]) map[int]int {
 // fewer key groups than its files have).
 func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 // TestMigrationInBoundedBatches: a migration writes the rewritten rows in
 // batches of bounded size, not in one batch of the whole state.
 func TestMigrationInBoundedBatches(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

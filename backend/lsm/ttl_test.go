@@ -20,6 +20,7 @@ import (
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/internal/statecodec"
 	"github.com/stated-io/stated/internal/ttlunit"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
@@ -863,7 +864,7 @@ func TestFullSnapshotsLeaveOutExpired(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
 	b := newTTLBackend(t, clock)
 	b.hooks.after = func(time.Duration) <-chan time.Time { return nil }
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := ttlConfig(10 * time.Second)
 	keep := ttlConfig(10 * time.Second)

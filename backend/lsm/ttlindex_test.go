@@ -11,6 +11,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -186,7 +187,7 @@ func TestIndexBoundedForHotKey(t *testing.T) {
 // shorter one, expired rows go at their old bucket at the latest.
 func TestSweepAfterTTLChange(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	b := newRangeBackend(t, clock, 0, 127)
 	value := register(t, b, "value", snapshot.StateValue, ttlConfig(10*time.Second))
@@ -245,7 +246,7 @@ func TestSweepAfterTTLChange(t *testing.T) {
 // the expired rows.
 func TestSweepAfterRescale(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := ttlConfig(10 * time.Second)
 	lower, upper := newRangeBackend(t, clock, 0, 63), newRangeBackend(t, clock, 64, 127)
@@ -325,7 +326,7 @@ func TestSweepAfterRescale(t *testing.T) {
 // with TTL, also in a process that restored a checkpoint taken before, and
 // when the restore turns TTL on. Sweeps then remove the expired rows.
 func TestSweepAfterStreamRestore(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := &ttl.Config{TTL: 10 * time.Second, Cleanup: ttl.Cleanup{Incremental: ttl.IncrementalCleanup{Disabled: true}}}
 	withTTL := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{}, TTL: cfg}
@@ -413,7 +414,7 @@ func TestSweepAfterStreamRestore(t *testing.T) {
 // again, its index rows are stale and sweeps delete them without touching
 // its rows.
 func TestBackgroundCleanupToggled(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	clock := ttl.NewManualClock(t0)
 	off := ttlConfig(10 * time.Second)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -192,7 +193,7 @@ func TestListAndInspect(t *testing.T) {
 
 	// Damage two files of the checkpoint: --verify names both, whole, and
 	// exits 1; the JSON says the check failed.
-	store, err := snapshot.NewFileStorage(ckpts)
+	store, err := file.New(ckpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -87,11 +88,11 @@ var specs = []spec{
 	{KeyS3SecretKey, "", func(j *Job, v string) error { j.S3.SecretKey = v; return nil }},
 	{KeyS3Region, "", func(j *Job, v string) error { j.S3.Region = v; return nil }},
 	{KeyS3PathStyle, "false", func(j *Job, v string) error { return parseBool(v, &j.S3.PathStyle) }},
-	{KeyS3Checksum, snapshot.S3ChecksumHeader.String(), func(j *Job, v string) error {
-		return parseEnum(v, &j.S3.Checksum, named(snapshot.S3ChecksumHeader, snapshot.S3ChecksumTrailer, snapshot.S3ChecksumNone))
+	{KeyS3Checksum, s3.ChecksumHeader.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.Checksum, named(s3.ChecksumHeader, s3.ChecksumTrailer, s3.ChecksumNone))
 	}},
-	{KeyS3ConditionalWrites, snapshot.S3ConditionalWritesRequired.String(), func(j *Job, v string) error {
-		return parseEnum(v, &j.S3.ConditionalWrites, named(snapshot.S3ConditionalWritesRequired, snapshot.S3ConditionalWritesUnchecked))
+	{KeyS3ConditionalWrites, s3.ConditionalWritesRequired.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.ConditionalWrites, named(s3.ConditionalWritesRequired, s3.ConditionalWritesUnchecked))
 	}},
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/providers"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -138,7 +139,7 @@ func checkpoint(ctx context.Context, store snapshot.Storage, subs []*subtask, id
 }
 
 func run(ctx context.Context, location string) error {
-	store, err := snapshot.OpenStorage(ctx, location, snapshot.StorageOptions{})
+	store, err := providers.Open(ctx, location, providers.Options{})
 	if err != nil {
 		return err
 	}

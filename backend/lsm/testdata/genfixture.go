@@ -19,6 +19,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/state"
@@ -42,7 +43,7 @@ func write(out string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	store, err := snapshot.NewFileStorage(out)
+	store, err := file.New(out)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package providers
 
 import (
 	"errors"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/snapshot"
 )
 
 func TestParseLocation(t *testing.T) {
@@ -39,7 +42,7 @@ func TestParseLocation(t *testing.T) {
 	for _, tt := range tests {
 		got, err := ParseLocation(tt.in)
 		if tt.err {
-			if err == nil || errors.Is(err, ErrUnsupported) != tt.unsup {
+			if err == nil || errors.Is(err, snapshot.ErrUnsupported) != tt.unsup {
 				t.Errorf("ParseLocation(%q) = %+v, %v; want error (unsupported: %v)", tt.in, got, err, tt.unsup)
 			}
 			continue
@@ -54,21 +57,21 @@ func TestOpenStorage(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	for _, loc := range []string{"file://" + dir, dir} {
-		s, err := OpenStorage(ctx, loc, StorageOptions{})
+		s, err := Open(ctx, loc, Options{})
 		if err != nil {
 			t.Fatalf("OpenStorage(%q): %v", loc, err)
 		}
-		if fs, ok := s.(*FileStorage); !ok || fs.Root() != dir {
+		if fs, ok := s.(*file.Storage); !ok || fs.Root() != dir {
 			t.Errorf("OpenStorage(%q) = %#v", loc, s)
 		}
 		s.Close()
 	}
 	for _, loc := range []string{"stated://localhost:7070", "gs://b"} {
-		if _, err := OpenStorage(ctx, loc, StorageOptions{}); !errors.Is(err, ErrUnsupported) {
+		if _, err := Open(ctx, loc, Options{}); !errors.Is(err, snapshot.ErrUnsupported) {
 			t.Errorf("OpenStorage(%q): %v, want ErrUnsupported", loc, err)
 		}
 	}
-	if _, err := OpenStorage(ctx, "s3://bucket/prefix", StorageOptions{}); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
+	if _, err := Open(ctx, "s3://bucket/prefix", Options{}); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
 		t.Errorf("OpenStorage(s3://...) without an endpoint: %v, want an error naming s3.endpoint", err)
 	}
 }
@@ -78,16 +81,16 @@ func TestOpenStorage(t *testing.T) {
 func TestOpenStorageMustExist(t *testing.T) {
 	ctx := t.Context()
 	missing := filepath.Join(t.TempDir(), "a", "b")
-	if _, err := OpenStorage(ctx, missing, StorageOptions{MustExist: true}); !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), missing) {
+	if _, err := Open(ctx, missing, Options{MustExist: true}); !errors.Is(err, snapshot.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("OpenStorage of a missing dir with MustExist: %v, want ErrNotExist naming %s", err, missing)
 	}
-	if _, _, err := OpenSnapshotPath(ctx, filepath.Join(missing, "job", "chk-1"), StorageOptions{}); !errors.Is(err, ErrNotExist) {
+	if _, _, err := OpenSnapshotPath(ctx, filepath.Join(missing, "job", "chk-1"), Options{}); !errors.Is(err, snapshot.ErrNotExist) {
 		t.Errorf("OpenSnapshotPath under a missing dir: %v, want ErrNotExist", err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a reader created %s", filepath.Dir(missing))
 	}
-	s, err := OpenStorage(ctx, missing, StorageOptions{})
+	s, err := Open(ctx, missing, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

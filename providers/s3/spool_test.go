@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"bufio"
@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/internal/s3server"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
 // spoolChildEnv makes the test binary run spoolChild instead of the tests:
-// its value is the JSON of the child's S3Options and bucket.
+// its value is the JSON of the child's Options and bucket.
 const spoolChildEnv = "STATED_TEST_SPOOL_CHILD"
 
 type spoolChildConfig struct {
-	Opts   snapshot.S3Options
+	Opts   s3.Options
 	Bucket string
 }
 
@@ -34,7 +35,7 @@ func spoolChild() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	s, err := snapshot.NewS3Storage(ctx, cfg.Bucket, "spool-child", cfg.Opts)
+	s, err := s3.New(ctx, cfg.Bucket, "spool-child", cfg.Opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -122,7 +123,7 @@ func TestS3StorageSpoolSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write([]byte("live"))
-	liveDir := snapshot.S3SpoolDir(live)
+	liveDir := s3.SpoolDir(live)
 	if got := spoolDirs(t, spool); len(got) != 1 || got[0] != liveDir {
 		t.Fatalf("spool directories after a sweep: %q; want only the live one %s (the dead one was %s)", got, liveDir, dead[0])
 	}

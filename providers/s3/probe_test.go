@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/stated-io/stated/internal/s3server"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -21,9 +22,9 @@ import (
 func TestS3StorageRefusesIgnoredConditionalWrites(t *testing.T) {
 	srv := s3server.Start(t, s3server.VersityGWNoMeta)
 	opts := s3Options(t, srv)
-	_, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, "ckpt", opts)
+	_, err := s3.New(t.Context(), srv.Bucket, "ckpt", opts)
 	if !errors.Is(err, snapshot.ErrUnsupported) {
-		t.Fatalf("NewS3Storage on a server that ignores If-None-Match: %v; want ErrUnsupported", err)
+		t.Fatalf("New on a server that ignores If-None-Match: %v; want ErrUnsupported", err)
 	}
 	for _, want := range []string{"If-None-Match", "--nometa", "s3.conditional-writes=unchecked", srv.Endpoint} {
 		if !strings.Contains(err.Error(), want) {
@@ -32,10 +33,10 @@ func TestS3StorageRefusesIgnoredConditionalWrites(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 
-	opts.ConditionalWrites = snapshot.S3ConditionalWritesUnchecked
-	s, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, "ckpt", opts)
+	opts.ConditionalWrites = s3.ConditionalWritesUnchecked
+	s, err := s3.New(t.Context(), srv.Bucket, "ckpt", opts)
 	if err != nil {
-		t.Fatalf("NewS3Storage with s3.conditional-writes=unchecked: %v", err)
+		t.Fatalf("New with s3.conditional-writes=unchecked: %v", err)
 	}
 	defer s.Close()
 	_, err = s.AcquireLease(t.Context(), "job/_lease", snapshot.LeaseOptions{Holder: testHolder("a")})
@@ -76,7 +77,7 @@ func TestS3StorageReadOnly(t *testing.T) {
 	if err := rawClient(t, srv).SetBucketPolicy(ctx, bucket, policy); err != nil {
 		t.Fatal(err)
 	}
-	writer, err := snapshot.NewS3Storage(ctx, bucket, "ckpt", s3Options(t, srv))
+	writer, err := s3.New(ctx, bucket, "ckpt", s3Options(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +90,9 @@ func TestS3StorageReadOnly(t *testing.T) {
 	opts.AccessKey, opts.SecretKey = "", ""
 	logs := &lockedBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := snapshot.NewS3Storage(ctx, bucket, "ckpt", opts)
+	s, err := s3.New(ctx, bucket, "ckpt", opts)
 	if err != nil {
-		t.Fatalf("NewS3Storage with read-only access: %v", err)
+		t.Fatalf("New with read-only access: %v", err)
 	}
 	defer s.Close()
 	if got, err := s.List(ctx, "job"); err != nil || len(got) != 1 || got[0] != "f" {

@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/stated-io/stated/internal/golden"
 	"github.com/stated-io/stated/internal/s3server"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -63,15 +64,15 @@ func (c *leaseClock) tick() error {
 
 // leaseStorage opens a storage on prefix of srv whose leases run on a
 // leaseClock.
-func leaseStorage(t *testing.T, srv *s3server.Server, prefix string) (*snapshot.S3Storage, *leaseClock) {
+func leaseStorage(t *testing.T, srv *s3server.Server, prefix string) (*s3.Storage, *leaseClock) {
 	t.Helper()
-	s, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, prefix, s3Options(t, srv))
+	s, err := s3.New(t.Context(), srv.Bucket, prefix, s3Options(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	c := &leaseClock{t: t, ticks: make(chan time.Time), renewed: make(chan error, 1)}
-	snapshot.SetS3LeaseEnv(s, c.now, c.serverTime, func(time.Duration) (<-chan time.Time, func()) { return c.ticks, func() {} }, func(err error) { c.renewed <- err })
+	s3.SetLeaseEnv(s, c.now, c.serverTime, func(time.Duration) (<-chan time.Time, func()) { return c.ticks, func() {} }, func(err error) { c.renewed <- err })
 	return s, c
 }
 
@@ -79,7 +80,7 @@ func leaseStorage(t *testing.T, srv *s3server.Server, prefix string) (*snapshot.
 // lease, and b.
 type leaseRace struct {
 	prefix string
-	a, b   *snapshot.S3Storage
+	a, b   *s3.Storage
 	ca, cb *leaseClock
 	la     snapshot.Lease
 }
@@ -98,7 +99,7 @@ func startLeaseRace(t *testing.T, srv *s3server.Server) *leaseRace {
 	return r
 }
 
-func acquire(t *testing.T, s *snapshot.S3Storage, run string) (snapshot.Lease, error) {
+func acquire(t *testing.T, s *s3.Storage, run string) (snapshot.Lease, error) {
 	t.Helper()
 	l, err := s.AcquireLease(t.Context(), "job/_lease", snapshot.LeaseOptions{Holder: testHolder(run), TTL: 30 * time.Second})
 	if err == nil {
@@ -321,27 +322,27 @@ func TestS3LeaseOptions(t *testing.T) {
 // object") and checks that it decodes, and that other versions and
 // content are refused.
 func TestS3LeaseFormat(t *testing.T) {
-	b := snapshot.EncodeS3Lease(testHolder("r1"), "0123456789abcdef", 7, 30*time.Second, time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
+	b := s3.EncodeLease(testHolder("r1"), "0123456789abcdef", 7, 30*time.Second, time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
 	b = golden.Check(t, "testdata/s3lease-v1.json", b, "the S3 lease object")
-	if h, err := snapshot.DecodeS3Lease(b); err != nil || h != testHolder("r1") {
+	if h, err := s3.DecodeLease(b); err != nil || h != testHolder("r1") {
 		t.Fatalf("decode of the golden lease = %+v, %v", h, err)
 	}
 	v2 := strings.Replace(string(b), `"version":1`, `"version":2`, 1)
-	if _, err := snapshot.DecodeS3Lease([]byte(v2)); !errors.Is(err, snapshot.ErrUnsupported) {
+	if _, err := s3.DecodeLease([]byte(v2)); !errors.Is(err, snapshot.ErrUnsupported) {
 		t.Errorf("version 2: %v; want ErrUnsupported", err)
 	}
 	for _, bad := range []string{"", "{", "not json", `{"version":1}`, `{"version":1,"holder":{"host":"h"},"token":"t","ttl_ms":0}`, strings.Replace(string(b), `"seq"`, `"sequence"`, 1)} {
-		if _, err := snapshot.DecodeS3Lease([]byte(bad)); !errors.Is(err, snapshot.ErrCorrupt) {
+		if _, err := s3.DecodeLease([]byte(bad)); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Errorf("decode of %q: %v; want ErrCorrupt", bad, err)
 		}
 	}
 }
 
 func FuzzDecodeS3Lease(f *testing.F) {
-	f.Add(snapshot.EncodeS3Lease(testHolder("r1"), "token", 1, 30*time.Second, time.Unix(0, 0)))
+	f.Add(s3.EncodeLease(testHolder("r1"), "token", 1, 30*time.Second, time.Unix(0, 0)))
 	f.Add([]byte(`{"version":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := snapshot.DecodeS3Lease(b)
+		h, err := s3.DecodeLease(b)
 		if err != nil {
 			if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrUnsupported) {
 				t.Fatalf("error %v is neither ErrCorrupt nor ErrUnsupported", err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package snapshot_test
+package file_test
 
 import (
 	"bufio"
@@ -13,25 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/snapshot/storagetest"
 )
 
 func holder(run string) snapshot.LeaseHolder {
 	return snapshot.LeaseHolder{Host: "testhost", PID: os.Getpid(), Started: time.UnixMilli(1_700_000_000_000).UTC(), Run: run}
 }
 
-func newFileStorage(t *testing.T) *snapshot.FileStorage {
-	t.Helper()
-	s, err := snapshot.NewFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // checkHeld asserts that err refuses a lease of name held by want.
-func checkHeld(t *testing.T, err error, s *snapshot.FileStorage, name string, want snapshot.LeaseHolder) {
+func checkHeld(t *testing.T, err error, s *file.Storage, name string, want snapshot.LeaseHolder) {
 	t.Helper()
 	var he *snapshot.LeaseHeldError
 	if !errors.Is(err, snapshot.ErrLeaseHeld) || !errors.As(err, &he) {
@@ -46,7 +38,7 @@ func checkHeld(t *testing.T, err error, s *snapshot.FileStorage, name string, wa
 }
 
 func TestFileLease(t *testing.T) {
-	s := newFileStorage(t)
+	s := storagetest.Open(t, file.New)
 	ctx := t.Context()
 	first, err := s.AcquireLease(ctx, "job/_lease", snapshot.LeaseOptions{Holder: holder("first")})
 	if err != nil {
@@ -96,7 +88,7 @@ func TestFileLease(t *testing.T) {
 // TestFileLeaseLostWhenReplaced removes the lock file of a held lease:
 // the lease is lost, since a successor would lock a new file.
 func TestFileLeaseLostWhenReplaced(t *testing.T) {
-	s := newFileStorage(t)
+	s := storagetest.Open(t, file.New)
 	ctx := t.Context()
 	l, err := s.AcquireLease(ctx, "job/_lease", snapshot.LeaseOptions{Holder: holder("h"), TTL: 30 * time.Millisecond})
 	if err != nil {
@@ -119,7 +111,7 @@ func TestFileLeaseLostWhenReplaced(t *testing.T) {
 // TestFileLeaseOtherProcess holds a lease in a child process: it is
 // refused here naming the child, and free at once after a kill -9.
 func TestFileLeaseOtherProcess(t *testing.T) {
-	s := newFileStorage(t)
+	s := storagetest.Open(t, file.New)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFileLeaseHelperProcess$")
 	cmd.Env = append(os.Environ(), "STATED_LEASE_HELPER_ROOT="+s.Root())
 	out, err := cmd.StdoutPipe()
@@ -155,7 +147,7 @@ func TestFileLeaseHelperProcess(t *testing.T) {
 	if root == "" {
 		t.Skip("helper process of TestFileLeaseOtherProcess")
 	}
-	s, err := snapshot.NewFileStorage(root)
+	s, err := file.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package file
 
 import (
 	"context"
@@ -13,13 +13,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/stated-io/stated/internal/stagedfile"
+	"github.com/stated-io/stated/snapshot"
 )
 
-// tempPrefix starts the names of files being written. Such names are never
-// listed and cannot be created through Storage.
-const tempPrefix = ".tmp-"
-
-// FileStorage is a Storage on a local filesystem directory.
+// Storage is a snapshot.Storage on a local filesystem directory.
 //
 // Create writes to a hidden temporary file (".tmp-...") in the target
 // directory; Commit flushes and fsyncs it, publishes it with rename (or,
@@ -27,16 +26,16 @@ const tempPrefix = ".tmp-"
 // fsyncs the directory. Parent directories are created as needed and
 // fsynced. Temporary files left by a crash are never listed; an orphan
 // sweeper may delete them by age. Safe for concurrent use.
-type FileStorage struct {
+type Storage struct {
 	root   string
 	closed atomic.Bool
 }
 
-var _ Storage = (*FileStorage)(nil)
+var _ snapshot.Storage = (*Storage)(nil)
 
-// NewFileStorage returns a FileStorage rooted at root, creating the
-// directory if it is missing.
-func NewFileStorage(root string) (*FileStorage, error) {
+// New returns a Storage rooted at root, creating the directory if it is
+// missing.
+func New(root string) (*Storage, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("file storage %q: %w", root, err)
@@ -51,34 +50,48 @@ func NewFileStorage(root string) (*FileStorage, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("file storage: %s is not a directory", abs)
 	}
-	return &FileStorage{root: abs}, nil
+	return &Storage{root: abs}, nil
+}
+
+// OpenExisting returns a Storage rooted at root, which must be an existing
+// directory: otherwise the error wraps snapshot.ErrNotExist and names it.
+// Nothing is created.
+func OpenExisting(root string) (*Storage, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("file storage %q: %w", root, err)
+	}
+	if err := checkDirExists(abs); err != nil {
+		return nil, err
+	}
+	return &Storage{root: abs}, nil
 }
 
 // Root returns the absolute directory the storage is rooted at.
-func (s *FileStorage) Root() string { return s.root }
+func (s *Storage) Root() string { return s.root }
 
 // resolve cleans name, checks that it stays inside the root and returns
 // the clean name and the filesystem path.
-func (s *FileStorage) resolve(ctx context.Context, name string) (string, string, error) {
+func (s *Storage) resolve(ctx context.Context, name string) (string, string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", "", err
 	}
 	if s.closed.Load() {
-		return "", "", ErrClosed
+		return "", "", snapshot.ErrClosed
 	}
 	clean := path.Clean(name)
-	if err := checkName(clean); err != nil {
-		return "", "", fmt.Errorf("%w %q: %v", ErrInvalidName, name, err)
+	if err := snapshot.CheckName(clean); err != nil {
+		return "", "", fmt.Errorf("%w %q: %v", snapshot.ErrInvalidName, name, err)
 	}
 	return clean, filepath.Join(s.root, filepath.FromSlash(clean)), nil
 }
 
 func notExist(name string) error {
-	return fmt.Errorf("%s: %w", name, ErrNotExist)
+	return fmt.Errorf("%s: %w", name, snapshot.ErrNotExist)
 }
 
-// Create implements Storage.
-func (s *FileStorage) Create(ctx context.Context, name string, opts CreateOptions) (FileWriter, error) {
+// Create implements snapshot.Storage.
+func (s *Storage) Create(ctx context.Context, name string, opts snapshot.CreateOptions) (snapshot.FileWriter, error) {
 	clean, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
@@ -91,22 +104,22 @@ func (s *FileStorage) Create(ctx context.Context, name string, opts CreateOption
 	if len(base) > 64 {
 		base = base[:64]
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
+	f, err := os.CreateTemp(dir, snapshot.TempPrefix+base+"-*")
 	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 3; try++ {
 		// A Delete pruned the directory after mkdirAll: make it again.
 		if err = s.mkdirAll(dir); err == nil {
-			f, err = os.CreateTemp(dir, tempPrefix+base+"-*")
+			f, err = os.CreateTemp(dir, snapshot.TempPrefix+base+"-*")
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", clean, err)
 	}
-	return &fileWriter{stagedFile: newStagedFile(clean, f), final: full, dir: dir, noOverwrite: opts.NoOverwrite}, nil
+	return &fileWriter{File: stagedfile.New(clean, f, stagedfile.Options{}), final: full, dir: dir, noOverwrite: opts.NoOverwrite}, nil
 }
 
 // mkdirAll creates dir and its missing parents below the root, fsyncing the
 // parent of every directory it creates.
-func (s *FileStorage) mkdirAll(dir string) error {
+func (s *Storage) mkdirAll(dir string) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		return nil
 	}
@@ -148,8 +161,8 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// Open implements Storage.
-func (s *FileStorage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+// Open implements snapshot.Storage.
+func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	f, _, err := s.openFile(ctx, name)
 	if err != nil {
 		return nil, err
@@ -157,7 +170,7 @@ func (s *FileStorage) Open(ctx context.Context, name string) (io.ReadCloser, err
 	return f, nil
 }
 
-func (s *FileStorage) openFile(ctx context.Context, name string) (*os.File, int64, error) {
+func (s *Storage) openFile(ctx context.Context, name string) (*os.File, int64, error) {
 	_, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open: %w", err)
@@ -176,13 +189,13 @@ func (s *FileStorage) openFile(ctx context.Context, name string) (*os.File, int6
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s is a directory: %w", full, ErrNotExist)
+		return nil, 0, fmt.Errorf("%s is a directory: %w", full, snapshot.ErrNotExist)
 	}
 	return f, fi.Size(), nil
 }
 
-// OpenRange implements Storage.
-func (s *FileStorage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+// OpenRange implements snapshot.Storage.
+func (s *Storage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	if off < 0 {
 		return nil, fmt.Errorf("open %s: negative offset %d", name, off)
 	}
@@ -203,8 +216,8 @@ type rangeReader struct {
 
 func (r *rangeReader) Close() error { return r.f.Close() }
 
-// Size implements Storage.
-func (s *FileStorage) Size(ctx context.Context, name string) (int64, error) {
+// Size implements snapshot.Storage.
+func (s *Storage) Size(ctx context.Context, name string) (int64, error) {
 	_, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("size: %w", err)
@@ -217,13 +230,13 @@ func (s *FileStorage) Size(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	if fi.IsDir() {
-		return 0, fmt.Errorf("%s is a directory: %w", full, ErrNotExist)
+		return 0, fmt.Errorf("%s is a directory: %w", full, snapshot.ErrNotExist)
 	}
 	return fi.Size(), nil
 }
 
-// List implements Storage.
-func (s *FileStorage) List(ctx context.Context, dir string) ([]string, error) {
+// List implements snapshot.Storage.
+func (s *Storage) List(ctx context.Context, dir string) ([]string, error) {
 	full := s.root
 	if dir != "" && dir != "." && dir != "/" {
 		var err error
@@ -233,7 +246,7 @@ func (s *FileStorage) List(ctx context.Context, dir string) ([]string, error) {
 	} else if err := ctx.Err(); err != nil {
 		return nil, err
 	} else if s.closed.Load() {
-		return nil, fmt.Errorf("list: %w", ErrClosed)
+		return nil, fmt.Errorf("list: %w", snapshot.ErrClosed)
 	}
 	entries, err := os.ReadDir(full)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
@@ -245,7 +258,7 @@ func (s *FileStorage) List(ctx context.Context, dir string) ([]string, error) {
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, tempPrefix) {
+		if strings.HasPrefix(n, snapshot.TempPrefix) {
 			continue
 		}
 		if e.IsDir() {
@@ -257,8 +270,8 @@ func (s *FileStorage) List(ctx context.Context, dir string) ([]string, error) {
 	return names, nil
 }
 
-// Delete implements Storage.
-func (s *FileStorage) Delete(ctx context.Context, name string) error {
+// Delete implements snapshot.Storage.
+func (s *Storage) Delete(ctx context.Context, name string) error {
 	_, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
@@ -274,7 +287,7 @@ func (s *FileStorage) Delete(ctx context.Context, name string) error {
 // empty, so that a directory, as on an object store, exists only while it
 // holds files. A failure (a directory not empty, or being written) stops
 // it quietly.
-func (s *FileStorage) pruneEmpty(dir string) {
+func (s *Storage) pruneEmpty(dir string) {
 	for dir != s.root && strings.HasPrefix(dir, s.root+string(filepath.Separator)) {
 		if os.Remove(dir) != nil {
 			return
@@ -283,8 +296,8 @@ func (s *FileStorage) pruneEmpty(dir string) {
 	}
 }
 
-// DeleteAll implements BatchDeleter.
-func (s *FileStorage) DeleteAll(ctx context.Context, names []string) error {
+// DeleteAll implements snapshot.BatchDeleter.
+func (s *Storage) DeleteAll(ctx context.Context, names []string) error {
 	var errs []error
 	for _, n := range names {
 		if err := s.Delete(ctx, n); err != nil {
@@ -294,15 +307,15 @@ func (s *FileStorage) DeleteAll(ctx context.Context, names []string) error {
 	return errors.Join(errs...)
 }
 
-// ListInfo implements InfoLister.
-func (s *FileStorage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error) {
+// ListInfo implements snapshot.InfoLister.
+func (s *Storage) ListInfo(ctx context.Context, dir string) ([]snapshot.FileInfo, error) {
 	names, err := s.List(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]FileInfo, 0, len(names))
+	infos := make([]snapshot.FileInfo, 0, len(names))
 	for _, n := range names {
-		info := FileInfo{Name: n}
+		info := snapshot.FileInfo{Name: n}
 		if !strings.HasSuffix(n, "/") {
 			_, full, err := s.resolve(ctx, path.Join(dir, n))
 			if err != nil {
@@ -322,61 +335,62 @@ func (s *FileStorage) ListInfo(ctx context.Context, dir string) ([]FileInfo, err
 	return infos, nil
 }
 
-// Close implements Storage. Writers already created may still commit or
-// abort; new calls fail with ErrClosed.
-func (s *FileStorage) Close() error {
+// Close implements snapshot.Storage. Writers already created may still commit or
+// abort; new calls fail with snapshot.ErrClosed.
+func (s *Storage) Close() error {
 	s.closed.Store(true)
 	return nil
 }
 
-// fileWriter is the FileWriter of FileStorage.
+// fileWriter is the snapshot.FileWriter of Storage.
 type fileWriter struct {
-	stagedFile  // the temporary file, in the final directory
+	stagedfile.File
+	// the temporary file, in the final directory
 	final, dir  string
 	noOverwrite bool
 }
 
-func (w *fileWriter) Commit() (Written, error) {
-	if err := w.ready(); err != nil {
-		if !w.done {
-			w.discard()
+func (w *fileWriter) Commit() (snapshot.Written, error) {
+	if err := w.Ready(); err != nil {
+		if !w.Done() {
+			w.Discard()
 		}
-		return Written{}, err
+		return snapshot.Written{}, err
 	}
 	if err := w.publish(); err != nil {
-		w.discard()
-		return Written{}, err
+		w.Discard()
+		return snapshot.Written{}, err
 	}
-	w.done = true
-	return w.written(), nil
+	w.MarkCommitted()
+	return w.Written(), nil
 }
 
 func (w *fileWriter) publish() error {
-	if err := w.bw.Flush(); err != nil {
-		return fmt.Errorf("commit %s: %w", w.name, err)
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("commit %s: %w", w.Name(), err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("commit %s: fsync: %w", w.name, err)
+	if err := w.OS().Sync(); err != nil {
+		return fmt.Errorf("commit %s: fsync: %w", w.Name(), err)
 	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("commit %s: %w", w.name, err)
+	if err := w.OS().Close(); err != nil {
+		return fmt.Errorf("commit %s: %w", w.Name(), err)
 	}
-	tmp := w.f.Name()
+	tmp := w.OS().Name()
 	if w.noOverwrite {
 		if err := os.Link(tmp, w.final); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("commit %s: %w", w.name, ErrExist)
+				return fmt.Errorf("commit %s: %w", w.Name(), snapshot.ErrExist)
 			}
-			return fmt.Errorf("commit %s: %w", w.name, err)
+			return fmt.Errorf("commit %s: %w", w.Name(), err)
 		}
 		// The file is published; a temporary name left behind by a failed
 		// remove is hidden and swept like any crash leftover.
 		_ = os.Remove(tmp)
 	} else if err := os.Rename(tmp, w.final); err != nil {
-		return fmt.Errorf("commit %s: %w", w.name, err)
+		return fmt.Errorf("commit %s: %w", w.Name(), err)
 	}
 	if err := SyncDir(w.dir); err != nil {
-		return fmt.Errorf("commit %s: %w", w.name, err)
+		return fmt.Errorf("commit %s: %w", w.Name(), err)
 	}
 	return nil
 }

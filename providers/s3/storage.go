@@ -1,9 +1,10 @@
-package snapshot
+package s3
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net"
@@ -19,58 +20,60 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
-// bucketCheckTimeout bounds the check that the bucket exists when an
-// S3Storage is opened, so that a wrong or unreachable endpoint fails the
+// bucketCheckTimeout bounds the check that the bucket exists when a
+// Storage is opened, so that a wrong or unreachable endpoint fails the
 // start of a job quickly rather than after every retry of every call.
 const bucketCheckTimeout = 15 * time.Second
 
-// S3Storage is a Storage on an S3 bucket (AWS S3, MinIO, versitygw or
+// Storage is a snapshot.Storage on an S3 bucket (AWS S3, MinIO, versitygw or
 // another S3-compatible store), under a key prefix: the file
 // "job/chk-3/_metadata" of a storage on s3://bucket/ckpt is the object
 // "ckpt/job/chk-3/_metadata".
 //
-// Create spools the file to a local file (see S3Options.SpoolDir) while
+// Create spools the file to a local file (see Options.SpoolDir) while
 // computing its size and CRC32C (and that of each part); Commit uploads it
-// with one PUT, or a parallel multipart upload above S3Options.PartSize,
+// with one PUT, or a parallel multipart upload above Options.PartSize,
 // each request carrying its CRC32C for the server to check (see
-// S3Checksum), and then checks the CRC32C the server reports against the
+// Checksum), and then checks the CRC32C the server reports against the
 // local one. A PUT is atomic, so nothing is visible until Commit returns
-// and readers never see a partial file. With CreateOptions.NoOverwrite
+// and readers never see a partial file. With snapshot.CreateOptions.NoOverwrite
 // the upload is a conditional PUT (If-None-Match: *): the store refuses it
-// with 412 if the object exists, which Commit reports as ErrExist.
+// with 412 if the object exists, which Commit reports as snapshot.ErrExist.
 //
 // Because a server that ignores If-None-Match would let a second writer
-// replace a checkpoint's _metadata silently, NewS3Storage probes the
-// server once (unless S3Options.ConditionalWrites is
-// S3ConditionalWritesUnchecked): it writes a reserved object
+// replace a checkpoint's _metadata silently, New probes the
+// server once (unless Options.ConditionalWrites is
+// ConditionalWritesUnchecked): it writes a reserved object
 // ("<prefix>/.tmp-probe-<random>") with If-None-Match: * twice, then with
 // a wrong and a right If-Match, and deletes it. A server that lets the
-// second write through is refused with an error wrapping ErrUnsupported
+// second write through is refused with an error wrapping snapshot.ErrUnsupported
 // that names it and what to do. With credentials that may not write there
 // (403), the probe is left to the first NoOverwrite Commit, in the
 // directory of its file. Leases need If-Match too (see AcquireLease).
 //
 // Directories are key prefixes: they exist while a file lies below them,
-// as with FileStorage. A listing shows a directory only once it has seen a
+// as with the file provider. A listing shows a directory only once it has seen a
 // file below it, so that directory markers (zero-byte "dir/" objects of
 // other tools) and prefixes a server still lists after their last file
 // was deleted (SeaweedFS, for minutes) are not shown. Requests are retried
-// by the client (S3Options.MaxRetries) and bounded by the caller's
+// by the client (Options.MaxRetries) and bounded by the caller's
 // context.
 //
 // Errors name the bucket and the key ("s3 put bucket/prefix/name: ...");
-// missing files wrap ErrNotExist, invalid names ErrInvalidName, calls
-// after Close ErrClosed. Safe for concurrent use.
-type S3Storage struct {
+// missing files wrap snapshot.ErrNotExist, invalid names snapshot.ErrInvalidName, calls
+// after Close snapshot.ErrClosed. Safe for concurrent use.
+type Storage struct {
 	client    *minio.Client
 	core      minio.Core // client, for the requests of uploads
 	transport *http.Transport
 	bucket    string
 	prefix    string // "" or a clean prefix without leading or trailing "/"
 	endpoint  string
-	opts      S3Options
+	opts      Options
 	log       *slog.Logger
 	spool     *spoolDir
 	closed    atomic.Bool
@@ -88,23 +91,23 @@ type S3Storage struct {
 }
 
 var (
-	_ Storage      = (*S3Storage)(nil)
-	_ InfoLister   = (*S3Storage)(nil)
-	_ BatchDeleter = (*S3Storage)(nil)
-	_ Leaser       = (*S3Storage)(nil)
+	_ snapshot.Storage      = (*Storage)(nil)
+	_ snapshot.InfoLister   = (*Storage)(nil)
+	_ snapshot.BatchDeleter = (*Storage)(nil)
+	_ snapshot.Leaser       = (*Storage)(nil)
 )
 
-// NewS3Storage opens the storage of the objects of bucket whose keys start
+// New opens the storage of the objects of bucket whose keys start
 // with prefix (which may be empty; leading and trailing "/" are ignored).
 // It checks that the bucket exists, within ctx and at most about 15 s: a
 // missing bucket, bad credentials or an unreachable endpoint fail here with
 // an error that names the endpoint and the bucket. It never creates the
-// bucket. Then it probes the server's conditional writes (see S3Storage),
+// bucket. Then it probes the server's conditional writes (see Storage),
 // refusing a server that ignores If-None-Match, and removes the spool
-// directories of processes that died from S3Options.SpoolDir (its own is
+// directories of processes that died from Options.SpoolDir (its own is
 // made there at the first Create).
 // opts is completed with EnsureDefaults and checked with Validate.
-func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Storage, error) {
+func New(ctx context.Context, bucket, prefix string, opts Options) (*Storage, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -114,8 +117,8 @@ func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*
 	}
 	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
-		if err := checkName(prefix); err != nil {
-			return nil, fmt.Errorf("s3 storage: prefix %q: %w: %v", prefix, ErrInvalidName, err)
+		if err := snapshot.CheckName(prefix); err != nil {
+			return nil, fmt.Errorf("s3 storage: prefix %q: %w: %v", prefix, snapshot.ErrInvalidName, err)
 		}
 	}
 	host, secure, _ := parseS3Endpoint(opts.Endpoint) // validated above
@@ -143,13 +146,13 @@ func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*
 		Region:       opts.Region,
 		BucketLookup: lookup,
 		// No trailing headers: the client would add a CRC32C trailer of its
-		// own to PUTs over https; uploads choose theirs (S3Checksum).
+		// own to PUTs over https; uploads choose theirs (Checksum).
 		MaxRetries: opts.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 storage %s: %w", opts.Endpoint, err)
 	}
-	s := &S3Storage{
+	s := &Storage{
 		client:    client,
 		core:      minio.Core{Client: client},
 		transport: transport,
@@ -169,7 +172,7 @@ func NewS3Storage(ctx context.Context, bucket, prefix string, opts S3Options) (*
 
 // open checks the bucket, probes the server and sweeps the spool
 // directory.
-func (s *S3Storage) open(ctx context.Context) error {
+func (s *Storage) open(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
 	defer cancel()
 	ok, err := s.client.BucketExists(cctx, s.bucket)
@@ -181,7 +184,7 @@ func (s *S3Storage) open(ctx context.Context) error {
 	case !ok:
 		return fmt.Errorf("s3 storage: bucket %q does not exist at %s (buckets are not created implicitly)", s.bucket, s.endpoint)
 	}
-	if s.opts.ConditionalWrites == S3ConditionalWritesRequired {
+	if s.opts.ConditionalWrites == ConditionalWritesRequired {
 		if err := s.probeAtOpen(cctx); err != nil {
 			return err
 		}
@@ -191,14 +194,14 @@ func (s *S3Storage) open(ctx context.Context) error {
 }
 
 // Bucket returns the bucket of the storage.
-func (s *S3Storage) Bucket() string { return s.bucket }
+func (s *Storage) Bucket() string { return s.bucket }
 
 // Prefix returns the key prefix of the storage ("" for the whole bucket),
 // without leading or trailing "/".
-func (s *S3Storage) Prefix() string { return s.prefix }
+func (s *Storage) Prefix() string { return s.prefix }
 
 // key returns the object key of a clean storage name.
-func (s *S3Storage) key(name string) string {
+func (s *Storage) key(name string) string {
 	if s.prefix == "" {
 		return name
 	}
@@ -206,30 +209,30 @@ func (s *S3Storage) key(name string) string {
 }
 
 // where names an object in errors: "bucket/key".
-func (s *S3Storage) where(key string) string { return s.bucket + "/" + key }
+func (s *Storage) where(key string) string { return s.bucket + "/" + key }
 
 // resolve checks the context and the state of the storage, cleans and
 // validates name and returns the clean name and its key.
-func (s *S3Storage) resolve(ctx context.Context, op, name string) (string, string, error) {
+func (s *Storage) resolve(ctx context.Context, op, name string) (string, string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", "", fmt.Errorf("s3 %s: %w", op, err)
 	}
 	if s.closed.Load() {
-		return "", "", fmt.Errorf("s3 %s: %w", op, ErrClosed)
+		return "", "", fmt.Errorf("s3 %s: %w", op, snapshot.ErrClosed)
 	}
 	clean := path.Clean(name)
-	if err := checkName(clean); err != nil {
-		return "", "", fmt.Errorf("s3 %s: %w %q: %v", op, ErrInvalidName, name, err)
+	if err := snapshot.CheckName(clean); err != nil {
+		return "", "", fmt.Errorf("s3 %s: %w %q: %v", op, snapshot.ErrInvalidName, name, err)
 	}
 	return clean, s.key(clean), nil
 }
 
-// s3Error wraps an error of the client: missing objects wrap ErrNotExist,
-// a failed If-None-Match ErrExist (and so does AWS's 409
+// s3Error wraps an error of the client: missing objects wrap snapshot.ErrNotExist,
+// a failed If-None-Match snapshot.ErrExist (and so does AWS's 409
 // ConditionalRequestConflict, which answers the loser of two conditional
 // writes in flight at once), and a cancelled context keeps its error
 // visible to errors.Is. It is nil for a nil err.
-func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) error {
+func (s *Storage) s3Error(ctx context.Context, op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -237,11 +240,11 @@ func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) erro
 	switch {
 	case resp.Code == minio.NoSuchKey || resp.Code == "NotFound" ||
 		(resp.StatusCode == http.StatusNotFound && resp.Code != minio.NoSuchBucket && resp.Code != "NoSuchUpload"):
-		return fmt.Errorf("%s: %w", s.where(key), ErrNotExist)
+		return fmt.Errorf("%s: %w", s.where(key), snapshot.ErrNotExist)
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
-		return fmt.Errorf("s3 %s %s: %w", op, s.where(key), ErrExist)
+		return fmt.Errorf("s3 %s %s: %w", op, s.where(key), snapshot.ErrExist)
 	case resp.Code == "ConditionalRequestConflict":
-		return fmt.Errorf("s3 %s %s: another conditional write to it was in flight: %w", op, s.where(key), ErrExist)
+		return fmt.Errorf("s3 %s %s: another conditional write to it was in flight: %w", op, s.where(key), snapshot.ErrExist)
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		return fmt.Errorf("s3 %s %s: %w (%v)", op, s.where(key), ctx.Err(), err)
 	}
@@ -250,15 +253,15 @@ func (s *S3Storage) s3Error(ctx context.Context, op, key string, err error) erro
 
 // putError is s3Error for uploads, with what to do about the answers
 // that say the server does not take this storage's requests.
-func (s *S3Storage) putError(ctx context.Context, key string, err error) error {
+func (s *Storage) putError(ctx context.Context, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	err = s.s3Error(ctx, "put", key, err)
 	switch {
-	case checksumRefused(resp.Code) && s.opts.Checksum == S3ChecksumTrailer:
+	case checksumRefused(resp.Code) && s.opts.Checksum == ChecksumTrailer:
 		return fmt.Errorf("%w (the server refused the CRC32C trailer of s3.checksum=trailer; versitygw does over plain http: set s3.checksum=header)", err)
 	case checksumRefused(resp.Code):
 		return fmt.Errorf("%w (the server computed another CRC32C than the one sent: the bytes changed on the way, or the server does not take s3.checksum=%s)", err, s.opts.Checksum)
-	case resp.StatusCode == http.StatusNotImplemented && s.opts.Checksum != S3ChecksumNone:
+	case resp.StatusCode == http.StatusNotImplemented && s.opts.Checksum != ChecksumNone:
 		return fmt.Errorf("%w (the server does not implement this request; if it refuses checksums, set s3.checksum=none)", err)
 	}
 	return err
@@ -284,7 +287,7 @@ func retryable(ctx context.Context, err error) bool {
 	if !errors.As(err, &resp) {
 		// Not an answer of the store: the connection failed, unless the
 		// check of what the store stored failed.
-		var corrupt *CorruptError
+		var corrupt *snapshot.CorruptError
 		return !errors.As(err, &corrupt)
 	}
 	switch {
@@ -302,14 +305,14 @@ func retryable(ctx context.Context, err error) bool {
 	return false
 }
 
-// Open implements Storage. The reader streams the object from the store;
+// Open implements snapshot.Storage. The reader streams the object from the store;
 // it is not safe for concurrent use and must be closed.
-func (s *S3Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return s.OpenRange(ctx, name, 0, -1)
 }
 
-// OpenRange implements Storage with one ranged GET.
-func (s *S3Storage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+// OpenRange implements snapshot.Storage with one ranged GET.
+func (s *Storage) OpenRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	_, key, err := s.resolve(ctx, "get", name)
 	if err != nil {
 		return nil, err
@@ -359,8 +362,8 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 
 func (r *s3Reader) Close() error { return r.body.Close() }
 
-// Size implements Storage with a HEAD request.
-func (s *S3Storage) Size(ctx context.Context, name string) (int64, error) {
+// Size implements snapshot.Storage with a HEAD request.
+func (s *Storage) Size(ctx context.Context, name string) (int64, error) {
 	_, key, err := s.resolve(ctx, "stat", name)
 	if err != nil {
 		return 0, err
@@ -372,8 +375,8 @@ func (s *S3Storage) Size(ctx context.Context, name string) (int64, error) {
 	return info.Size, nil
 }
 
-// List implements Storage.
-func (s *S3Storage) List(ctx context.Context, dir string) ([]string, error) {
+// List implements snapshot.Storage.
+func (s *Storage) List(ctx context.Context, dir string) ([]string, error) {
 	infos, err := s.ListInfo(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -385,17 +388,17 @@ func (s *S3Storage) List(ctx context.Context, dir string) ([]string, error) {
 	return names, nil
 }
 
-// ListInfo implements InfoLister with a delimited listing of the
+// ListInfo implements snapshot.InfoLister with a delimited listing of the
 // directory's prefix (as many requests as it has 1000s of entries).
 // ModTime is the object's Last-Modified time, which S3 gives in seconds.
-func (s *S3Storage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error) {
+func (s *Storage) ListInfo(ctx context.Context, dir string) ([]snapshot.FileInfo, error) {
 	var listPrefix string
 	if dir == "" || dir == "." || dir == "/" {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("s3 list: %w", err)
 		}
 		if s.closed.Load() {
-			return nil, fmt.Errorf("s3 list: %w", ErrClosed)
+			return nil, fmt.Errorf("s3 list: %w", snapshot.ErrClosed)
 		}
 		if s.prefix != "" {
 			listPrefix = s.prefix + "/"
@@ -409,16 +412,16 @@ func (s *S3Storage) ListInfo(ctx context.Context, dir string) ([]FileInfo, error
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the lister on an early return
-	var infos []FileInfo
+	var infos []snapshot.FileInfo
 	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: listPrefix}) {
 		if obj.Err != nil {
 			return nil, s.listError(ctx, listPrefix, obj.Err)
 		}
 		n := strings.TrimPrefix(obj.Key, listPrefix)
-		if n == "" || n == "/" || strings.HasPrefix(n, tempPrefix) {
+		if n == "" || n == "/" || strings.HasPrefix(n, snapshot.TempPrefix) {
 			continue // a directory marker of another tool, or a reserved name
 		}
-		fi := FileInfo{Name: n}
+		fi := snapshot.FileInfo{Name: n}
 		if !strings.HasSuffix(n, "/") {
 			fi.Size, fi.ModTime = obj.Size, obj.LastModified
 		}
@@ -444,7 +447,7 @@ const maxDirChecks = 8
 // markers hold, or that the server still lists after their last file was
 // deleted. It asks for the first few keys below each, up to maxDirChecks
 // at a time.
-func (s *S3Storage) dropEmptyDirs(ctx context.Context, listPrefix string, infos []FileInfo) ([]FileInfo, error) {
+func (s *Storage) dropEmptyDirs(ctx context.Context, listPrefix string, infos []snapshot.FileInfo) ([]snapshot.FileInfo, error) {
 	keep := make([]bool, len(infos))
 	errs := make([]error, len(infos))
 	sem := make(chan struct{}, maxDirChecks)
@@ -476,52 +479,52 @@ func (s *S3Storage) dropEmptyDirs(ctx context.Context, listPrefix string, infos 
 // holdsFile reports whether a file lies below the key prefix dirPrefix
 // (which ends in "/"): an object that is neither a directory marker (a key
 // ending in "/") nor a reserved name.
-func (s *S3Storage) holdsFile(ctx context.Context, dirPrefix string) (bool, error) {
+func (s *Storage) holdsFile(ctx context.Context, dirPrefix string) (bool, error) {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: dirPrefix, Recursive: true, MaxKeys: 16}) {
 		if obj.Err != nil {
 			return false, obj.Err
 		}
-		if !strings.HasSuffix(obj.Key, "/") && !strings.HasPrefix(path.Base(obj.Key), tempPrefix) {
+		if !strings.HasSuffix(obj.Key, "/") && !strings.HasPrefix(path.Base(obj.Key), snapshot.TempPrefix) {
 			return true, nil
 		}
 	}
 	return false, ctx.Err()
 }
 
-func (s *S3Storage) listError(ctx context.Context, listPrefix string, err error) error {
+func (s *Storage) listError(ctx context.Context, listPrefix string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("s3 list %s: %w", s.where(listPrefix), ctx.Err())
 	}
 	return fmt.Errorf("s3 list %s: %w", s.where(listPrefix), err)
 }
 
-// Delete implements Storage. S3 deletes of missing keys succeed.
-func (s *S3Storage) Delete(ctx context.Context, name string) error {
+// Delete implements snapshot.Storage. S3 deletes of missing keys succeed.
+func (s *Storage) Delete(ctx context.Context, name string) error {
 	_, key, err := s.resolve(ctx, "delete", name)
 	if err != nil {
 		return err
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		if err := s.s3Error(ctx, "delete", key, err); !errors.Is(err, ErrNotExist) {
+		if err := s.s3Error(ctx, "delete", key, err); !errors.Is(err, snapshot.ErrNotExist) {
 			return err
 		}
 	}
 	return nil
 }
 
-// DeleteAll implements BatchDeleter with multi-object deletes of up to
+// DeleteAll implements snapshot.BatchDeleter with multi-object deletes of up to
 // 1000 keys per request. Invalid names are reported (wrapping
-// ErrInvalidName) and the others still deleted; a name left undeleted
+// snapshot.ErrInvalidName) and the others still deleted; a name left undeleted
 // because a request failed or ctx was cancelled is reported with that
 // cause.
-func (s *S3Storage) DeleteAll(ctx context.Context, names []string) error {
+func (s *Storage) DeleteAll(ctx context.Context, names []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3 delete: %w", err)
 	}
 	if s.closed.Load() {
-		return fmt.Errorf("s3 delete: %w", ErrClosed)
+		return fmt.Errorf("s3 delete: %w", snapshot.ErrClosed)
 	}
 	var errs []error
 	pending := make(map[string]bool, len(names)) // key -> still unconfirmed
@@ -563,7 +566,7 @@ func (s *S3Storage) DeleteAll(ctx context.Context, names []string) error {
 		delete(pending, r.ObjectName)
 		if r.Err != nil {
 			lastErr = r.Err
-			if e := s.s3Error(ctx, "delete", r.ObjectName, r.Err); !errors.Is(e, ErrNotExist) {
+			if e := s.s3Error(ctx, "delete", r.ObjectName, r.Err); !errors.Is(e, snapshot.ErrNotExist) {
 				errs = append(errs, e)
 			}
 		}
@@ -588,11 +591,11 @@ func (s *S3Storage) DeleteAll(ctx context.Context, names []string) error {
 	return errors.Join(errs...)
 }
 
-// Close implements Storage. It is idempotent; writers already created may
-// still commit or abort, every other call fails with ErrClosed. The spool
+// Close implements snapshot.Storage. It is idempotent; writers already created may
+// still commit or abort, every other call fails with snapshot.ErrClosed. The spool
 // directory is removed once the last writer is done. Leases acquired
 // keep being renewed until they are released.
-func (s *S3Storage) Close() error {
+func (s *Storage) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		s.spool.close()
 		s.transport.CloseIdleConnections()
@@ -601,9 +604,16 @@ func (s *S3Storage) Close() error {
 }
 
 // String describes the storage as a location: "s3://bucket/prefix".
-func (s *S3Storage) String() string {
+func (s *Storage) String() string {
 	if s.prefix == "" {
 		return "s3://" + s.bucket
 	}
 	return "s3://" + s.bucket + "/" + s.prefix
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// corrupt builds the *snapshot.CorruptError of a stored object.
+func corrupt(where string, off int64, reason string, err error) *snapshot.CorruptError {
+	return &snapshot.CorruptError{Path: where, Offset: off, Reason: reason, Err: err}
 }

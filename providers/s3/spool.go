@@ -1,4 +1,4 @@
-package snapshot
+package s3
 
 import (
 	"errors"
@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
-// Names in S3Options.SpoolDir. A storage's spool directory is created as
+// Names in Options.SpoolDir. A storage's spool directory is created as
 // spoolNewPrefix+"*" with its lock file locked inside, then renamed to
 // spoolDirPrefix+"*", so that a directory under its final name always has
 // a lock file.
@@ -37,7 +39,7 @@ const (
 // errNoFileLocks: the platform has no flock (tryLockFile).
 var errNoFileLocks = errors.New("no file locks on this platform")
 
-// spoolDir is the directory where one S3Storage spools the files being
+// spoolDir is the directory where one Storage spools the files being
 // written, made in its parent at the first spool file (a storage that
 // only reads makes none). It holds an exclusive advisory lock (flock) on
 // its lock file while the storage is open or a spool file in it is in
@@ -96,7 +98,7 @@ func (d *spoolDir) create() (*os.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, ErrClosed
+		return nil, snapshot.ErrClosed
 	}
 	if d.path == "" {
 		path, lock, err := makeDir(d.parent)

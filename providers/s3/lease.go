@@ -1,4 +1,4 @@
-package snapshot
+package s3
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
 // s3LeaseVersion is the version of the lease object's format (FORMAT.md,
@@ -23,7 +25,7 @@ const s3LeaseVersion = 1
 // it over: S3 gives Last-Modified and Date in whole seconds.
 const leaseClockSlack = time.Second
 
-// minS3LeaseTTL is the shortest LeaseOptions.TTL on S3, a few times the
+// minS3LeaseTTL is the shortest snapshot.LeaseOptions.TTL on S3, a few times the
 // resolution of S3's timestamps.
 const minS3LeaseTTL = 3 * time.Second
 
@@ -35,8 +37,8 @@ const maxLeaseRaces = 5
 // lease object"). Every write of it differs from the one before (Seq), so
 // that its ETag does too.
 type s3LeaseRecord struct {
-	Version int         `json:"version"`
-	Holder  LeaseHolder `json:"holder"`
+	Version int                  `json:"version"`
+	Holder  snapshot.LeaseHolder `json:"holder"`
 	// Token is random per acquisition: a holder recognises its own writes
 	// by it.
 	Token string `json:"token"`
@@ -62,7 +64,7 @@ func encodeS3Lease(r *s3LeaseRecord) []byte {
 }
 
 // decodeS3Lease parses a lease object; where names it in errors. A bad
-// object is a *CorruptError; an unknown version wraps ErrUnsupported.
+// object is a *snapshot.CorruptError; an unknown version wraps snapshot.ErrUnsupported.
 func decodeS3Lease(where string, b []byte) (*s3LeaseRecord, error) {
 	var r s3LeaseRecord
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -72,15 +74,15 @@ func decodeS3Lease(where string, b []byte) (*s3LeaseRecord, error) {
 	}
 	switch {
 	case r.Version != s3LeaseVersion:
-		return nil, fmt.Errorf("lease object %s: version %d: %w", where, r.Version, ErrUnsupported)
-	case r.Token == "" || r.TTLMillis <= 0 || r.Holder == (LeaseHolder{}):
+		return nil, fmt.Errorf("lease object %s: version %d: %w", where, r.Version, snapshot.ErrUnsupported)
+	case r.Token == "" || r.TTLMillis <= 0 || r.Holder == (snapshot.LeaseHolder{}):
 		return nil, corrupt(where, -1, "lease object without a holder, token or TTL", nil)
 	}
 	return &r, nil
 }
 
 // leaseEnv is the clocks and the renewal ticker of the leases of an
-// S3Storage. Tests replace them so that they never wait for time to pass.
+// Storage. Tests replace them so that they never wait for time to pass.
 type leaseEnv struct {
 	// now is the local clock, which counts the time since the last
 	// renewal.
@@ -104,7 +106,7 @@ var systemLeaseEnv = leaseEnv{
 	},
 }
 
-// AcquireLease implements Leaser with a lease object at name: a JSON
+// AcquireLease implements snapshot.Leaser with a lease object at name: a JSON
 // record of the holder (FORMAT.md, "S3 lease object") created with a
 // conditional PUT (If-None-Match: *) and renewed every TTL/3 with a PUT
 // conditional on the ETag of the holder's last write (If-Match). It
@@ -112,29 +114,29 @@ var systemLeaseEnv = leaseEnv{
 // its Last-Modified, by the server's clock (the Date of its answers), so
 // that skewed local clocks do not steal leases: AcquireLease takes an
 // expired lease over with a PUT conditional on the ETag it found, and
-// returns a *LeaseHeldError (ErrLeaseHeld) naming the holder of one that
+// returns a *snapshot.LeaseHeldError (snapshot.ErrLeaseHeld) naming the holder of one that
 // has not expired. Of instances racing for the object, exactly one wins.
 //
 // A server that does not honour If-None-Match and If-Match is refused
-// with an error wrapping ErrUnsupported (the storage probes it once, even
-// with S3ConditionalWritesUnchecked). TTL must be at least 3 s. A record
+// with an error wrapping snapshot.ErrUnsupported (the storage probes it once, even
+// with ConditionalWritesUnchecked). TTL must be at least 3 s. A record
 // that is not a lease object is an error naming it (delete the object if
 // no instance runs).
 //
-// The lease is lost (Lost closed, Err wrapping ErrLeaseLost) when a
+// The lease is lost (Lost closed, Err wrapping snapshot.ErrLeaseLost) when a
 // renewal finds that another instance wrote the object, that it was
 // deleted, or when renewals failed for a whole TTL since the last one that
 // succeeded (by the local clock, counted from when that renewal was sent).
 // Release writes the record once more, conditional on its ETag, and then
 // deletes it: a lease no longer held is left alone.
-func (s *S3Storage) AcquireLease(ctx context.Context, name string, opts LeaseOptions) (Lease, error) {
+func (s *Storage) AcquireLease(ctx context.Context, name string, opts snapshot.LeaseOptions) (snapshot.Lease, error) {
 	opts.EnsureDefaults()
 	clean, key, err := s.resolve(ctx, "lease", name)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case opts.Holder == (LeaseHolder{}):
+	case opts.Holder == (snapshot.LeaseHolder{}):
 		return nil, fmt.Errorf("s3 lease %s: missing LeaseOptions.Holder", s.where(key))
 	case opts.TTL < minS3LeaseTTL:
 		return nil, fmt.Errorf("s3 lease %s: TTL %v is below the %v that S3's one-second timestamps allow", s.where(key), opts.TTL, minS3LeaseTTL)
@@ -159,11 +161,11 @@ func (s *S3Storage) AcquireLease(ctx context.Context, name string, opts LeaseOpt
 	return l, nil
 }
 
-// s3Lease is the Lease of S3Storage.
+// s3Lease is the Lease of Storage.
 type s3Lease struct {
-	s      *S3Storage
+	s      *Storage
 	key    string
-	holder LeaseHolder
+	holder snapshot.LeaseHolder
 	ttl    time.Duration
 	token  string
 	lost   chan struct{} // closed when lost
@@ -180,7 +182,7 @@ type s3Lease struct {
 	releaseErr  error
 }
 
-var _ Lease = (*s3Lease)(nil)
+var _ snapshot.Lease = (*s3Lease)(nil)
 
 // url names the lease object as users see it.
 func (l *s3Lease) url() string { return "s3://" + l.s.where(l.key) }
@@ -194,18 +196,18 @@ func (l *s3Lease) acquire(ctx context.Context) error {
 			l.held(etag, 0, sent)
 			return nil
 		}
-		if !errors.Is(err, ErrExist) {
+		if !errors.Is(err, snapshot.ErrExist) {
 			return err
 		}
 		cur, err := l.read(ctx)
-		if errors.Is(err, ErrNotExist) {
+		if errors.Is(err, snapshot.ErrNotExist) {
 			continue // released in between
 		}
 		if err != nil {
 			return err
 		}
 		if cur.serverNow.Before(cur.expires) {
-			return &LeaseHeldError{Name: l.url(), Holder: cur.rec.Holder, Expires: cur.expires}
+			return &snapshot.LeaseHeldError{Name: l.url(), Holder: cur.rec.Holder, Expires: cur.expires}
 		}
 		sent = l.s.lease.now()
 		etag, err = l.write(ctx, 0, func(o *minio.PutObjectOptions) { o.SetMatchETag(cur.etag) })
@@ -214,7 +216,7 @@ func (l *s3Lease) acquire(ctx context.Context) error {
 			l.s.log.Info("s3 lease: took over an expired lease", "lease", l.url(), "previous", cur.rec.Holder.String(), "expired", cur.expires)
 			l.held(etag, 0, sent)
 			return nil
-		case errors.Is(err, ErrExist), errors.Is(err, ErrNotExist):
+		case errors.Is(err, snapshot.ErrExist), errors.Is(err, snapshot.ErrNotExist):
 			continue // renewed, taken or released in between
 		default:
 			return err
@@ -318,7 +320,7 @@ func (l *s3Lease) renew() error {
 	case err == nil:
 		l.held(newETag, seq+1, sent)
 		return nil
-	case errors.Is(err, ErrExist):
+	case errors.Is(err, snapshot.ErrExist):
 		// Someone else wrote it, or an earlier renewal of ours succeeded
 		// but its answer was lost.
 		cur, rerr := l.read(ctx)
@@ -328,11 +330,11 @@ func (l *s3Lease) renew() error {
 			return fmt.Errorf("s3 lease %s: a renewal found its own earlier write: %w", l.url(), err)
 		case rerr == nil:
 			return l.lose(fmt.Errorf("taken over by %s", cur.rec.Holder))
-		case errors.Is(rerr, ErrNotExist):
+		case errors.Is(rerr, snapshot.ErrNotExist):
 			return l.lose(errors.New("its object was deleted"))
 		}
 		err = rerr
-	case errors.Is(err, ErrNotExist):
+	case errors.Is(err, snapshot.ErrNotExist):
 		return l.lose(errors.New("its object was deleted"))
 	}
 	l.s.log.Warn("s3 lease: renewal failed", "lease", l.url(), "err", err)
@@ -347,7 +349,7 @@ func (l *s3Lease) lose(why error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err == nil {
-		l.err = fmt.Errorf("s3 lease %s: %w: %w", l.url(), ErrLeaseLost, why)
+		l.err = fmt.Errorf("s3 lease %s: %w: %w", l.url(), snapshot.ErrLeaseLost, why)
 		close(l.lost)
 		l.s.log.Error("s3 lease lost", "lease", l.url(), "err", l.err)
 	}
@@ -355,7 +357,7 @@ func (l *s3Lease) lose(why error) error {
 }
 
 // Holder implements Lease.
-func (l *s3Lease) Holder() LeaseHolder { return l.holder }
+func (l *s3Lease) Holder() snapshot.LeaseHolder { return l.holder }
 
 // Lost implements Lease.
 func (l *s3Lease) Lost() <-chan struct{} { return l.lost }
@@ -383,7 +385,7 @@ func (l *s3Lease) Release(ctx context.Context) error {
 		etag, seq := l.etag, l.seq
 		l.mu.Unlock()
 		if _, err := l.write(ctx, seq+1, func(o *minio.PutObjectOptions) { o.SetMatchETag(etag) }); err != nil {
-			if errors.Is(err, ErrExist) || errors.Is(err, ErrNotExist) {
+			if errors.Is(err, snapshot.ErrExist) || errors.Is(err, snapshot.ErrNotExist) {
 				return // no longer ours
 			}
 			l.releaseErr = fmt.Errorf("s3 lease %s: release: %w", l.url(), err)

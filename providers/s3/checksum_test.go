@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/stated-io/stated/internal/s3server"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -39,11 +40,11 @@ func partCRCs(data []byte, partSize int) []uint32 {
 }
 
 // modesOf returns the checksum modes srv takes over plain http.
-func modesOf(srv *s3server.Server) []snapshot.S3Checksum {
+func modesOf(srv *s3server.Server) []s3.Checksum {
 	if srv.Kind == s3server.MinIO {
-		return []snapshot.S3Checksum{snapshot.S3ChecksumHeader, snapshot.S3ChecksumTrailer, snapshot.S3ChecksumNone}
+		return []s3.Checksum{s3.ChecksumHeader, s3.ChecksumTrailer, s3.ChecksumNone}
 	}
-	return []snapshot.S3Checksum{snapshot.S3ChecksumHeader, snapshot.S3ChecksumNone}
+	return []s3.Checksum{s3.ChecksumHeader, s3.ChecksumNone}
 }
 
 // TestS3StorageChecksumModes: in every mode a server takes, single and
@@ -59,7 +60,7 @@ func TestS3StorageChecksumModes(t *testing.T) {
 				opts.Checksum = mode
 				s := newS3(t, srv, opts)
 				small := randomBytes(1000)
-				big := randomBytes(2*snapshot.MinS3PartSize + 5)
+				big := randomBytes(2*s3.MinPartSize + 5)
 				for name, data := range map[string][]byte{"small": small, "big": big} {
 					if err := putS3(t, s, name, data, snapshot.CreateOptions{}); err != nil {
 						t.Fatalf("%s: %v", name, err)
@@ -74,9 +75,9 @@ func TestS3StorageChecksumModes(t *testing.T) {
 					}
 					want := full
 					if name == "big" {
-						want = snapshot.CompositeCRC32C(partCRCs(data, snapshot.MinS3PartSize))
+						want = s3.CompositeCRC32C(partCRCs(data, s3.MinPartSize))
 					}
-					if mode == snapshot.S3ChecksumNone {
+					if mode == s3.ChecksumNone {
 						want = ""
 					}
 					if info.ChecksumCRC32C != want {
@@ -96,19 +97,19 @@ func TestS3StorageChecksumModes(t *testing.T) {
 func TestS3StorageChecksumRefused(t *testing.T) {
 	srv := shared(t, s3server.VersityGW)
 	opts := s3Options(t, srv)
-	opts.Checksum = snapshot.S3ChecksumTrailer
+	opts.Checksum = s3.ChecksumTrailer
 	start := time.Now()
-	_, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, newPrefix(), opts)
+	_, err := s3.New(t.Context(), srv.Bucket, newPrefix(), opts)
 	if err == nil || !strings.Contains(err.Error(), "BadDigest") && !strings.Contains(err.Error(), "did not match") || !strings.Contains(err.Error(), "s3.checksum=header") {
-		t.Fatalf("NewS3Storage in trailer mode on versitygw: %v; want the refusal, saying to set s3.checksum=header", err)
+		t.Fatalf("New in trailer mode on versitygw: %v; want the refusal, saying to set s3.checksum=header", err)
 	}
 	t.Logf("refused after %v: %v", time.Since(start).Round(time.Millisecond), err)
 
 	logs := &lockedBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts.ConditionalWrites = snapshot.S3ConditionalWritesUnchecked
+	opts.ConditionalWrites = s3.ConditionalWritesUnchecked
 	s := newS3(t, srv, opts)
-	for name, data := range map[string][]byte{"small": []byte("small"), "big": randomBytes(snapshot.MinS3PartSize + 1)} {
+	for name, data := range map[string][]byte{"small": []byte("small"), "big": randomBytes(s3.MinPartSize + 1)} {
 		err := putS3(t, s, name, data, snapshot.CreateOptions{})
 		if err == nil || !strings.Contains(err.Error(), "s3.checksum=header") {
 			t.Errorf("Commit of %s in trailer mode on versitygw: %v; want the refusal", name, err)
@@ -125,14 +126,14 @@ func TestS3StorageChecksumRefused(t *testing.T) {
 // flipSpoolByte returns an upload hook that flips a byte of the spool file
 // of s at the offset of the first upload of name, as a bad local disk
 // would between the write and the upload.
-func flipSpoolByte(t *testing.T, s *snapshot.S3Storage, name string) func(string, int64) {
+func flipSpoolByte(t *testing.T, s *s3.Storage, name string) func(string, int64) {
 	var once sync.Once
 	return func(n string, off int64) {
 		if n != name {
 			return
 		}
 		once.Do(func() {
-			files, err := filepath.Glob(filepath.Join(snapshot.S3SpoolDir(s), "*.spool"))
+			files, err := filepath.Glob(filepath.Join(s3.SpoolDir(s), "*.spool"))
 			if err != nil || len(files) != 1 {
 				t.Errorf("spool files %q, %v", files, err)
 				return
@@ -163,7 +164,7 @@ func flipSpoolByte(t *testing.T, s *snapshot.S3Storage, name string) func(string
 func TestS3StorageSpoolCorrupted(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
 		for _, mode := range modesOf(srv) {
-			if mode == snapshot.S3ChecksumNone {
+			if mode == s3.ChecksumNone {
 				continue // nothing to check with: documented
 			}
 			t.Run(mode.String(), func(t *testing.T) {
@@ -172,14 +173,14 @@ func TestS3StorageSpoolCorrupted(t *testing.T) {
 				logs := &lockedBuffer{}
 				opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 				s := newS3(t, srv, opts)
-				for name, size := range map[string]int{"small": 1000, "big": 2*snapshot.MinS3PartSize + 5} {
-					snapshot.SetS3UploadHook(s, flipSpoolByte(t, s, name))
+				for name, size := range map[string]int{"small": 1000, "big": 2*s3.MinPartSize + 5} {
+					s3.SetUploadHook(s, flipSpoolByte(t, s, name))
 					err := putS3(t, s, name, randomBytes(size), snapshot.CreateOptions{})
-					snapshot.SetS3UploadHook(s, nil)
+					s3.SetUploadHook(s, nil)
 					if err == nil {
 						t.Fatalf("%s: Commit of a spool file that changed succeeded", name)
 					}
-					if mode == snapshot.S3ChecksumTrailer && name == "small" && !errors.Is(err, snapshot.ErrCorrupt) {
+					if mode == s3.ChecksumTrailer && name == "small" && !errors.Is(err, snapshot.ErrCorrupt) {
 						t.Errorf("%s: %v; want ErrCorrupt", name, err)
 					}
 					t.Logf("%s: %v", name, err)
@@ -233,17 +234,17 @@ func TestS3StorageUploadCancelledMidway(t *testing.T) {
 		s := newS3(t, srv, opts)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		snapshot.SetS3UploadHook(s, func(_ string, off int64) {
-			if off >= snapshot.MinS3PartSize {
+		s3.SetUploadHook(s, func(_ string, off int64) {
+			if off >= s3.MinPartSize {
 				cancel()
 			}
 		})
-		defer snapshot.SetS3UploadHook(s, nil)
+		defer s3.SetUploadHook(s, nil)
 		w, err := s.Create(ctx, "big", snapshot.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(randomBytes(3 * snapshot.MinS3PartSize))
+		w.Write(randomBytes(3 * s3.MinPartSize))
 		if _, err := w.Commit(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Commit cancelled in the middle: %v", err)
 		}

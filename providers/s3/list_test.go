@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"bytes"

@@ -1,17 +1,15 @@
-package snapshot
+package s3
 
 import (
 	"context"
 	"errors"
 	"hash/crc32"
-	"io"
 	"net/url"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
 // TestS3Retryable: only answers a later try can change are retried.
@@ -50,7 +48,7 @@ func TestS3Retryable(t *testing.T) {
 // TestS3ErrorConditionalConflict: AWS's 409 ConditionalRequestConflict
 // is a lost race, ErrExist, like 412; other answers are not.
 func TestS3ErrorConditionalConflict(t *testing.T) {
-	s := &S3Storage{bucket: "b", prefix: "p"}
+	s := &Storage{bucket: "b", prefix: "p"}
 	ctx := context.Background()
 	for _, tt := range []struct {
 		err   error
@@ -62,8 +60,8 @@ func TestS3ErrorConditionalConflict(t *testing.T) {
 		{minio.ErrorResponse{StatusCode: 403, Code: "AccessDenied"}, false},
 	} {
 		err := s.s3Error(ctx, "put", "p/k", tt.err)
-		if errors.Is(err, ErrExist) != tt.exist {
-			t.Errorf("%v: %v; ErrExist %v, want %v", tt.err, err, errors.Is(err, ErrExist), tt.exist)
+		if errors.Is(err, snapshot.ErrExist) != tt.exist {
+			t.Errorf("%v: %v; ErrExist %v, want %v", tt.err, err, errors.Is(err, snapshot.ErrExist), tt.exist)
 		}
 	}
 }
@@ -78,39 +76,5 @@ func TestCompositeCRC32C(t *testing.T) {
 	got := compositeCRC32C([]uint32{crc32.Checksum(part, castagnoli), crc32.Checksum([]byte("tail"), castagnoli)})
 	if got != "DN+hXQ==-2" {
 		t.Fatalf("composite CRC32C = %s; want DN+hXQ==-2", got)
-	}
-}
-
-// TestStagedFileParts: the CRC32C of each part is kept whatever the
-// sizes of the writes, and the whole file's too.
-func TestStagedFileParts(t *testing.T) {
-	data := make([]byte, 1000)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	for _, partSize := range []int64{1, 7, 100, 999, 1000, 1001} {
-		for _, chunk := range []int{1, 3, 64, 1000} {
-			f, err := os.Create(filepath.Join(t.TempDir(), "spool"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sf := newStagedFile("f", f)
-			sf.partSize = partSize
-			for off := 0; off < len(data); off += chunk {
-				sf.Write(data[off:min(off+chunk, len(data))])
-			}
-			var want []uint32
-			for off := int64(0); off < int64(len(data)); off += partSize {
-				want = append(want, crc32.Checksum(data[off:min(off+partSize, int64(len(data)))], castagnoli))
-			}
-			if got := sf.parts(); !slices.Equal(got, want) || sf.size != int64(len(data)) || sf.crc != crc32.Checksum(data, castagnoli) {
-				t.Errorf("part size %d, writes of %d: parts %v, size %d; want %v, %d", partSize, chunk, got, sf.size, want, len(data))
-			}
-			sf.bw.Flush()
-			if b, _ := io.ReadAll(io.NewSectionReader(f, 0, 2000)); len(b) != len(data) {
-				t.Errorf("spooled %d bytes", len(b))
-			}
-			sf.discard()
-		}
 	}
 }

@@ -1,15 +1,26 @@
-package snapshot
+// Package providers is the one place that opens a snapshot.Storage from a
+// location (a path or URL) and configuration: the file provider
+// (providers/file) for paths and file:// URLs, the S3 provider
+// (providers/s3) for s3://bucket/prefix. stated:// locations are reserved
+// for the stated service, which the next release adds beside them.
+//
+// Only the edges import providers: the engine's wiring that opens the
+// job's storages, the stated command, the examples, the benchmarks and
+// tests. Everything else is written against the snapshot.Storage contract.
+package providers
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/providers/s3"
+	"github.com/stated-io/stated/snapshot"
 )
 
 // Location is a parsed checkpoint or savepoint location
@@ -27,7 +38,7 @@ type Location struct {
 // ParseLocation parses "file:///abs/path", a plain absolute or relative
 // filesystem path (made absolute against the working directory),
 // "s3://bucket/prefix" or "stated://host:port/prefix". Other schemes give
-// an error wrapping ErrUnsupported.
+// an error wrapping snapshot.ErrUnsupported.
 func ParseLocation(s string) (Location, error) {
 	if s == "" {
 		return Location{}, errors.New("parse location: empty location")
@@ -50,7 +61,7 @@ func ParseLocation(s string) (Location, error) {
 	switch scheme := strings.ToLower(u.Scheme); scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return Location{}, fmt.Errorf("parse location %q: file URLs name no host: %w", s, ErrUnsupported)
+			return Location{}, fmt.Errorf("parse location %q: file URLs name no host: %w", s, snapshot.ErrUnsupported)
 		}
 		if !strings.HasPrefix(u.Path, "/") {
 			return Location{}, fmt.Errorf("parse location %q: file URL path must be absolute", s)
@@ -62,7 +73,7 @@ func ParseLocation(s string) (Location, error) {
 		}
 		return Location{Scheme: scheme, Host: u.Host, Path: strings.Trim(u.Path, "/")}, nil
 	default:
-		return Location{}, fmt.Errorf("parse location %q: scheme %q: %w", s, u.Scheme, ErrUnsupported)
+		return Location{}, fmt.Errorf("parse location %q: scheme %q: %w", s, u.Scheme, snapshot.ErrUnsupported)
 	}
 }
 
@@ -81,25 +92,25 @@ func isScheme(s string) bool {
 	return true
 }
 
-// StorageOptions configures the storages that OpenStorage opens.
-type StorageOptions struct {
+// Options configures the storages that Open opens.
+type Options struct {
 	// S3 configures s3:// locations; its Endpoint is required for them.
-	S3 S3Options
-	// MustExist makes OpenStorage refuse a file-system location whose
-	// directory does not exist (an error wrapping ErrNotExist) instead of
+	S3 s3.Options
+	// MustExist makes Open refuse a file-system location whose directory
+	// does not exist (an error wrapping snapshot.ErrNotExist) instead of
 	// creating it: for callers that read what is there (restores, the
 	// stated tool's listings and inspections). Default false: the
 	// directory is created. An s3:// bucket must always exist.
 	MustExist bool
 }
 
-// OpenStorage opens the Storage at a location (see ParseLocation): a
-// FileStorage for filesystem locations (its directory is created unless
-// opts.MustExist) and an S3Storage for s3://bucket/prefix, which needs
+// Open opens the storage at a location (see ParseLocation): a file.Storage
+// for filesystem locations (its directory is created unless
+// opts.MustExist) and an s3.Storage for s3://bucket/prefix, which needs
 // opts.S3.Endpoint (s3.endpoint) and a bucket that exists. stated://
-// locations give an error wrapping ErrUnsupported: the stated service does
-// not exist yet.
-func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Storage, error) {
+// locations give an error wrapping snapshot.ErrUnsupported: the stated
+// service does not exist yet. The caller closes the storage.
+func Open(ctx context.Context, location string, opts Options) (snapshot.Storage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -110,40 +121,27 @@ func OpenStorage(ctx context.Context, location string, opts StorageOptions) (Sto
 	switch loc.Scheme {
 	case "file":
 		if opts.MustExist {
-			if err := checkDirExists(loc.Path); err != nil {
+			s, err := file.OpenExisting(loc.Path)
+			if err != nil {
 				return nil, fmt.Errorf("open storage: %w", err)
 			}
+			return s, nil
 		}
-		return NewFileStorage(loc.Path)
+		return file.New(loc.Path)
 	case "s3":
 		if opts.S3.Endpoint == "" {
 			return nil, fmt.Errorf("open storage %q: s3.endpoint is not set (the S3 endpoint, e.g. http://localhost:9000)", location)
 		}
-		s, err := NewS3Storage(ctx, loc.Host, loc.Path, opts.S3)
+		s, err := s3.New(ctx, loc.Host, loc.Path, opts.S3)
 		if err != nil {
 			return nil, fmt.Errorf("open storage %q: %w", location, err)
 		}
 		return s, nil
 	case "stated":
-		return nil, fmt.Errorf("open storage %q: stated:// locations need the stated service, which does not exist yet (the next release adds `stated serve`); use a path, file:// or s3:// for now: %w", location, ErrUnsupported)
+		return nil, fmt.Errorf("open storage %q: stated:// locations need the stated service, which does not exist yet (the next release adds `stated serve`); use a path, file:// or s3:// for now: %w", location, snapshot.ErrUnsupported)
 	default:
-		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, ErrUnsupported)
+		return nil, fmt.Errorf("open storage %q: %s storage is not supported yet: %w", location, loc.Scheme, snapshot.ErrUnsupported)
 	}
-}
-
-// checkDirExists returns an error wrapping ErrNotExist, naming dir, if dir
-// is not an existing directory.
-func checkDirExists(dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: no such directory: %w", dir, ErrNotExist)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory: %w", dir, ErrNotExist)
-	}
-	return nil
 }
 
 // OpenSnapshotPath opens the storage that holds a checkpoint or savepoint
@@ -152,7 +150,7 @@ func checkDirExists(dir string) error {
 // above it, so that a checkpoint's references into its job's shared
 // directory ("../shared/...") resolve. The caller closes the storage.
 // Like OpenAbove, it creates no directory.
-func OpenSnapshotPath(ctx context.Context, location string, opts StorageOptions) (Storage, string, error) {
+func OpenSnapshotPath(ctx context.Context, location string, opts Options) (snapshot.Storage, string, error) {
 	return OpenAbove(ctx, location, 2, opts)
 }
 
@@ -160,14 +158,14 @@ func OpenSnapshotPath(ctx context.Context, location string, opts StorageOptions)
 // or URL; a trailing _metadata is dropped first) and returns it with the
 // storage name of location in it, which has exactly levels components.
 // It reads what exists: opts.MustExist is implied, so a missing directory
-// gives an error wrapping ErrNotExist and nothing is created.
-func OpenAbove(ctx context.Context, location string, levels int, opts StorageOptions) (Storage, string, error) {
+// gives an error wrapping snapshot.ErrNotExist and nothing is created.
+func OpenAbove(ctx context.Context, location string, levels int, opts Options) (snapshot.Storage, string, error) {
 	loc, err := ParseLocation(location)
 	if err != nil {
 		return nil, "", err
 	}
 	p := path.Clean("/" + loc.Path)
-	if path.Base(p) == MetadataName {
+	if path.Base(p) == snapshot.MetadataName {
 		p = path.Dir(p)
 	}
 	root := p
@@ -176,16 +174,25 @@ func OpenAbove(ctx context.Context, location string, levels int, opts StorageOpt
 	}
 	name := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
 	if name == "" || strings.Count(name, "/") != levels-1 {
-		return nil, "", fmt.Errorf("open %s: not a checkpoint or savepoint directory: %w", location, ErrInvalidName)
+		return nil, "", fmt.Errorf("open %s: not a checkpoint or savepoint directory: %w", location, snapshot.ErrInvalidName)
 	}
 	rootLoc := root
 	if loc.Scheme != "file" {
 		rootLoc = loc.Scheme + "://" + loc.Host + root
 	}
 	opts.MustExist = true
-	store, err := OpenStorage(ctx, rootLoc, opts)
+	store, err := Open(ctx, rootLoc, opts)
 	if err != nil {
 		return nil, "", err
 	}
 	return store, name, nil
+}
+
+// SnapshotOpener returns the snapshot.Opener that opens checkpoints and
+// savepoints by location with opts (OpenSnapshotPath): what restores and
+// the tools that judge registered savepoints need.
+func SnapshotOpener(opts Options) snapshot.Opener {
+	return func(ctx context.Context, location string) (snapshot.Storage, string, error) {
+		return OpenSnapshotPath(ctx, location, opts)
+	}
 }

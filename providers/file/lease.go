@@ -1,6 +1,6 @@
 //go:build unix
 
-package snapshot
+package file
 
 import (
 	"context"
@@ -13,9 +13,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
-var _ Leaser = (*FileStorage)(nil)
+var _ snapshot.Leaser = (*Storage)(nil)
 
 // leaseFileVersion is the version of the content of a lease file (FORMAT.md
 // section 7).
@@ -24,31 +26,31 @@ const leaseFileVersion = 1
 // leaseFile is the content of a lease file: who holds it.
 type leaseFile struct {
 	Version int `json:"version"`
-	LeaseHolder
+	snapshot.LeaseHolder
 }
 
-// AcquireLease implements Leaser with an advisory lock: flock(2) with
+// AcquireLease implements snapshot.Leaser with an advisory lock: flock(2) with
 // LOCK_EX|LOCK_NB on the file name (created if missing, with its
 // directories; never deleted, since removing a lock file lets two
 // processes lock two different files of one name). The kernel releases the
 // lock when the process dies, so a killed job's successor starts at once:
 // opts.TTL does not delay it. Once locked, the file is rewritten to name
 // opts.Holder (JSON, FORMAT.md section 7) and fsynced; a refused caller
-// gets a *LeaseHeldError naming the file's full path and the holder it
+// gets a *snapshot.LeaseHeldError naming the file's full path and the holder it
 // names.
 //
-// The lease is lost (Lost is closed, Err wraps ErrLeaseLost) when the file
+// The lease is lost (Lost is closed, Err wraps snapshot.ErrLeaseLost) when the file
 // at name is removed or replaced while held, which a check every opts.TTL/3
 // notices: the lock then guards a file no successor would look at. Locks
 // are per open file, so a second AcquireLease of one name in the same
 // process is refused like another process.
-func (s *FileStorage) AcquireLease(ctx context.Context, name string, opts LeaseOptions) (Lease, error) {
+func (s *Storage) AcquireLease(ctx context.Context, name string, opts snapshot.LeaseOptions) (snapshot.Lease, error) {
 	opts.EnsureDefaults()
 	clean, full, err := s.resolve(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease: %w", err)
 	}
-	if opts.Holder == (LeaseHolder{}) {
+	if opts.Holder == (snapshot.LeaseHolder{}) {
 		return nil, fmt.Errorf("acquire lease %s: no holder", clean)
 	}
 	dir := filepath.Dir(full)
@@ -56,7 +58,7 @@ func (s *FileStorage) AcquireLease(ctx context.Context, name string, opts LeaseO
 		return nil, fmt.Errorf("acquire lease %s: %w", clean, err)
 	}
 	f, err := lockFile(full)
-	if errors.Is(err, ErrLeaseHeld) {
+	if errors.Is(err, snapshot.ErrLeaseHeld) {
 		return nil, err // names the file and its holder
 	}
 	if err != nil {
@@ -92,7 +94,7 @@ func lockFile(path string) (*os.File, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			defer f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, &LeaseHeldError{Name: path, Holder: readHolder(f)}
+				return nil, &snapshot.LeaseHeldError{Name: path, Holder: readHolder(f)}
 			}
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
@@ -113,14 +115,14 @@ func lockFile(path string) (*os.File, error) {
 
 // readHolder reads the holder a lease file names; a file being rewritten
 // or of another format gives a holder whose Run says so.
-func readHolder(f *os.File) LeaseHolder {
+func readHolder(f *os.File) snapshot.LeaseHolder {
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	var lf leaseFile
 	if err == nil {
 		err = json.Unmarshal(b, &lf)
 	}
 	if err != nil || lf.Version != leaseFileVersion {
-		return LeaseHolder{Run: fmt.Sprintf("unknown: the lock file does not name its holder (%d bytes)", len(b))}
+		return snapshot.LeaseHolder{Run: fmt.Sprintf("unknown: the lock file does not name its holder (%d bytes)", len(b))}
 	}
 	return lf.LeaseHolder
 }
@@ -152,11 +154,11 @@ func sameFile(f *os.File, path string) (bool, error) {
 	return os.SameFile(fi, pi), nil
 }
 
-// fileLease is the Lease of FileStorage.
+// fileLease is the snapshot.Lease of Storage.
 type fileLease struct {
 	path   string
 	f      *os.File
-	holder LeaseHolder
+	holder snapshot.LeaseHolder
 
 	lost    chan struct{}
 	stop    chan struct{}
@@ -167,8 +169,8 @@ type fileLease struct {
 	released bool
 }
 
-func (l *fileLease) Holder() LeaseHolder   { return l.holder }
-func (l *fileLease) Lost() <-chan struct{} { return l.lost }
+func (l *fileLease) Holder() snapshot.LeaseHolder { return l.holder }
+func (l *fileLease) Lost() <-chan struct{}        { return l.lost }
 
 func (l *fileLease) Err() error {
 	l.mu.Lock()
@@ -196,7 +198,7 @@ func (l *fileLease) watch(interval time.Duration) {
 			reason = err.Error()
 		}
 		l.mu.Lock()
-		l.err = fmt.Errorf("%w: lock file %s: %s", ErrLeaseLost, l.path, reason)
+		l.err = fmt.Errorf("%w: lock file %s: %s", snapshot.ErrLeaseLost, l.path, reason)
 		l.mu.Unlock()
 		close(l.lost)
 		return

@@ -1,4 +1,4 @@
-package snapshot
+package s3
 
 import (
 	"errors"
@@ -9,17 +9,17 @@ import (
 	"strings"
 )
 
-// Limits of S3Options.PartSize: S3 refuses parts below 5 MiB (except the
+// Limits of Options.PartSize: S3 refuses parts below 5 MiB (except the
 // last) and above 5 GiB.
 const (
-	MinS3PartSize = 5 << 20
-	MaxS3PartSize = 5 << 30
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
 )
 
-// S3Options configures an S3Storage (and the s3:// locations of
+// Options configures a Storage (and the s3:// locations of
 // OpenStorage). Zero values take the defaults documented on each field;
 // EnsureDefaults fills them in and Validate checks the result.
-type S3Options struct {
+type Options struct {
 	// Endpoint is the S3 endpoint (s3.endpoint): "http://host:port" or
 	// "https://host[:port]". Required, with its scheme: there is no
 	// implicit AWS default, and a bare "host:port" is refused rather than
@@ -42,7 +42,7 @@ type S3Options struct {
 	PathStyle bool
 	// PartSize is the size of the parts of a multipart upload; a file of
 	// at most PartSize bytes is uploaded with one PUT. Default 16 MiB;
-	// allowed [MinS3PartSize, MaxS3PartSize]. Each upload in flight holds
+	// allowed [MinPartSize, MaxPartSize]. Each upload in flight holds
 	// up to Concurrency parts in memory.
 	PartSize int64
 	// Concurrency is the number of parts of one file uploaded in
@@ -60,18 +60,18 @@ type S3Options struct {
 	// from the spool file, at most min(MaxRetries, 3) times in all.
 	MaxRetries int
 	// Checksum is how uploads carry the CRC32C of their bytes for the
-	// server to check (s3.checksum). Default S3ChecksumHeader, the one mode
+	// server to check (s3.checksum). Default ChecksumHeader, the one mode
 	// that MinIO, AWS S3, versitygw and SeaweedFS all accept over http and
-	// https; see S3Checksum.
-	Checksum S3Checksum
-	// ConditionalWrites says whether NewS3Storage checks that the server
+	// https; see Checksum.
+	Checksum Checksum
+	// ConditionalWrites says whether New checks that the server
 	// honours conditional PUTs (s3.conditional-writes). Default
-	// S3ConditionalWritesRequired; see S3ConditionalWrites.
-	ConditionalWrites S3ConditionalWrites
+	// ConditionalWritesRequired; see ConditionalWrites.
+	ConditionalWrites ConditionalWrites
 	// SpoolDir is the local directory under which files being written are
-	// spooled until Commit uploads them: each S3Storage that writes spools
+	// spooled until Commit uploads them: each Storage that writes spools
 	// into a directory of its own there, "stated-s3-spool-*", locked while
-	// it is open, and every S3Storage opened removes the directories of
+	// it is open, and every Storage opened removes the directories of
 	// storages whose process died. Default os.TempDir().
 	SpoolDir string
 	// Logger receives debug logs of uploads and warnings of uploads
@@ -81,7 +81,7 @@ type S3Options struct {
 
 // EnsureDefaults fills in the defaults of unset optional fields. It reads
 // the AWS_* environment variables for missing credentials and region.
-func (o *S3Options) EnsureDefaults() {
+func (o *Options) EnsureDefaults() {
 	if o.AccessKey == "" && o.SecretKey == "" {
 		o.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
 		o.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
@@ -108,7 +108,7 @@ func (o *S3Options) EnsureDefaults() {
 
 // Validate reports every problem of o at once. Call it after
 // EnsureDefaults.
-func (o *S3Options) Validate() error {
+func (o *Options) Validate() error {
 	var errs []error
 	if _, _, err := parseS3Endpoint(o.Endpoint); err != nil {
 		errs = append(errs, err)
@@ -116,7 +116,7 @@ func (o *S3Options) Validate() error {
 	if (o.AccessKey == "") != (o.SecretKey == "") {
 		errs = append(errs, errors.New("only one of AccessKey (s3.access-key) and SecretKey (s3.secret-key) is set"))
 	}
-	if o.PartSize < MinS3PartSize || o.PartSize > MaxS3PartSize {
+	if o.PartSize < MinPartSize || o.PartSize > MaxPartSize {
 		errs = append(errs, fmt.Errorf("invalid PartSize %d: outside [5 MiB, 5 GiB]", o.PartSize))
 	}
 	if o.Concurrency < 1 {
@@ -144,11 +144,11 @@ func (o *S3Options) Validate() error {
 	return nil
 }
 
-// CheckS3Endpoint reports what is wrong with an S3 endpoint as
-// S3Options.Endpoint (s3.endpoint) takes it: "http://host:port" or
+// CheckEndpoint reports what is wrong with an S3 endpoint as
+// Options.Endpoint (s3.endpoint) takes it: "http://host:port" or
 // "https://host[:port]", nothing more. The error names the key and says
 // what to write.
-func CheckS3Endpoint(endpoint string) error {
+func CheckEndpoint(endpoint string) error {
 	_, _, err := parseS3Endpoint(endpoint)
 	return err
 }
@@ -177,71 +177,71 @@ func parseS3Endpoint(endpoint string) (host string, secure bool, err error) {
 	return u.Host, u.Scheme == "https", nil
 }
 
-// S3Checksum is how uploads carry the CRC32C of their bytes
-// (S3Options.Checksum, s3.checksum). In every mode the CRC32C is computed
+// Checksum is how uploads carry the CRC32C of their bytes
+// (Options.Checksum, s3.checksum). In every mode the CRC32C is computed
 // locally while the file is written, Commit checks what the server
-// reports against it (see S3Storage), and the object carries it as the
+// reports against it (see Storage), and the object carries it as the
 // user metadata x-amz-meta-stated-crc32c.
-type S3Checksum uint8
+type Checksum uint8
 
 const (
-	// S3ChecksumHeader ("header", the default) sends the CRC32C of each
+	// ChecksumHeader ("header", the default) sends the CRC32C of each
 	// PUT and each part in an x-amz-checksum-crc32c header, computed before
 	// the request. It is the mode every server tried accepts over both
 	// http and https: MinIO, AWS S3, versitygw (posix) and SeaweedFS.
-	S3ChecksumHeader S3Checksum = iota
-	// S3ChecksumTrailer ("trailer") sends the CRC32C in a trailer after an
+	ChecksumHeader Checksum = iota
+	// ChecksumTrailer ("trailer") sends the CRC32C in a trailer after an
 	// aws-chunked body, as the AWS SDKs do by default. Over plain http the
 	// chunks are signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), which
 	// versitygw v1.8 refuses with BadDigest; over https it is the
 	// unsigned-payload trailer, which it accepts.
-	S3ChecksumTrailer
-	// S3ChecksumNone ("none") sends no checksum, for servers that refuse
+	ChecksumTrailer
+	// ChecksumNone ("none") sends no checksum, for servers that refuse
 	// them (versitygw's posix backend with --nometa refuses checksummed
 	// multipart uploads). The server then checks nothing beyond the
 	// signature and the length, and Commit checks only the stored size.
-	S3ChecksumNone
+	ChecksumNone
 )
 
-// s3ChecksumNames are the s3.checksum values, by S3Checksum.
-var s3ChecksumNames = [...]string{S3ChecksumHeader: "header", S3ChecksumTrailer: "trailer", S3ChecksumNone: "none"}
+// s3ChecksumNames are the s3.checksum values, by Checksum.
+var s3ChecksumNames = [...]string{ChecksumHeader: "header", ChecksumTrailer: "trailer", ChecksumNone: "none"}
 
 // String returns the s3.checksum value: header, trailer or none.
-func (c S3Checksum) String() string {
+func (c Checksum) String() string {
 	if int(c) < len(s3ChecksumNames) {
 		return s3ChecksumNames[c]
 	}
-	return fmt.Sprintf("S3Checksum(%d)", uint8(c))
+	return fmt.Sprintf("Checksum(%d)", uint8(c))
 }
 
-// S3ConditionalWrites says whether an S3Storage checks that its server
-// honours conditional PUTs (S3Options.ConditionalWrites,
+// ConditionalWrites says whether a Storage checks that its server
+// honours conditional PUTs (Options.ConditionalWrites,
 // s3.conditional-writes). A checkpoint's _metadata is published with
 // If-None-Match: * so that of two writers racing for it exactly one wins;
 // a server that ignores the header lets the second silently replace the
 // first.
-type S3ConditionalWrites uint8
+type ConditionalWrites uint8
 
 const (
-	// S3ConditionalWritesRequired ("required", the default): NewS3Storage
-	// probes the server once (see S3Storage) and refuses one that ignores
+	// ConditionalWritesRequired ("required", the default): New
+	// probes the server once (see Storage) and refuses one that ignores
 	// If-None-Match; AcquireLease refuses one that ignores If-Match.
-	S3ConditionalWritesRequired S3ConditionalWrites = iota
-	// S3ConditionalWritesUnchecked ("unchecked"): no probe; the storage
+	ConditionalWritesRequired ConditionalWrites = iota
+	// ConditionalWritesUnchecked ("unchecked"): no probe; the storage
 	// trusts the server. Only for servers known to honour both headers,
 	// or, knowingly, for one that does not while a single writer per job
 	// is guaranteed by other means.
-	S3ConditionalWritesUnchecked
+	ConditionalWritesUnchecked
 )
 
 // s3ConditionalWritesNames are the s3.conditional-writes values, by
-// S3ConditionalWrites.
-var s3ConditionalWritesNames = [...]string{S3ConditionalWritesRequired: "required", S3ConditionalWritesUnchecked: "unchecked"}
+// ConditionalWrites.
+var s3ConditionalWritesNames = [...]string{ConditionalWritesRequired: "required", ConditionalWritesUnchecked: "unchecked"}
 
 // String returns the s3.conditional-writes value: required or unchecked.
-func (c S3ConditionalWrites) String() string {
+func (c ConditionalWrites) String() string {
 	if int(c) < len(s3ConditionalWritesNames) {
 		return s3ConditionalWritesNames[c]
 	}
-	return fmt.Sprintf("S3ConditionalWrites(%d)", uint8(c))
+	return fmt.Sprintf("ConditionalWrites(%d)", uint8(c))
 }

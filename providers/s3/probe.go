@@ -1,4 +1,4 @@
-package snapshot
+package s3
 
 import (
 	"bytes"
@@ -14,20 +14,22 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
 // probeResult is what a probe found out about the server's conditional
 // writes: the error that refuses what the server lacks, nil where it
 // honours the header.
 type probeResult struct {
-	ifNoneMatch error // wraps ErrUnsupported: a second If-None-Match: * PUT went through
-	ifMatch     error // wraps ErrUnsupported: a wrong If-Match went through, or a right one failed
+	ifNoneMatch error // wraps snapshot.ErrUnsupported: a second If-None-Match: * PUT went through
+	ifMatch     error // wraps snapshot.ErrUnsupported: a wrong If-Match went through, or a right one failed
 }
 
 // probeAtOpen probes the server in the storage's root. A server that
 // ignores If-None-Match is refused; credentials that may not write there
 // leave the probe to the first NoOverwrite Commit.
-func (s *S3Storage) probeAtOpen(ctx context.Context) error {
+func (s *Storage) probeAtOpen(ctx context.Context) error {
 	r, err := s.probe(ctx, "")
 	if errors.Is(err, errProbeForbidden) {
 		s.log.Debug("s3: may not write the probe object; conditional writes are probed at the first conditional commit", "bucket", s.bucket, "prefix", s.prefix, "err", err)
@@ -42,9 +44,9 @@ func (s *S3Storage) probeAtOpen(ctx context.Context) error {
 // requireConditionalWrites returns the refusal of a server that ignores
 // If-None-Match, probing it in dir (a storage directory where the caller
 // is about to write) if no probe ran to its end yet. It is nil with
-// S3ConditionalWritesUnchecked.
-func (s *S3Storage) requireConditionalWrites(ctx context.Context, dir string) error {
-	if s.opts.ConditionalWrites == S3ConditionalWritesUnchecked {
+// ConditionalWritesUnchecked.
+func (s *Storage) requireConditionalWrites(ctx context.Context, dir string) error {
+	if s.opts.ConditionalWrites == ConditionalWritesUnchecked {
 		return nil
 	}
 	r, err := s.conditionalSupport(ctx, dir)
@@ -57,8 +59,8 @@ func (s *S3Storage) requireConditionalWrites(ctx context.Context, dir string) er
 // requireLeaseSupport returns the refusal of a server that ignores
 // If-None-Match or If-Match, which leases need, probing it in dir if no
 // probe ran to its end yet. Leases are only as safe as these headers, so
-// the probe runs even with S3ConditionalWritesUnchecked.
-func (s *S3Storage) requireLeaseSupport(ctx context.Context, dir string) error {
+// the probe runs even with ConditionalWritesUnchecked.
+func (s *Storage) requireLeaseSupport(ctx context.Context, dir string) error {
 	r, err := s.conditionalSupport(ctx, dir)
 	if err != nil {
 		return err
@@ -69,7 +71,7 @@ func (s *S3Storage) requireLeaseSupport(ctx context.Context, dir string) error {
 // conditionalSupport returns the result of the probe, running it in dir if
 // none ran to its end yet. Concurrent callers may probe at once (on objects
 // of their own).
-func (s *S3Storage) conditionalSupport(ctx context.Context, dir string) (*probeResult, error) {
+func (s *Storage) conditionalSupport(ctx context.Context, dir string) (*probeResult, error) {
 	s.probeMu.Lock()
 	r := s.probeDone
 	s.probeMu.Unlock()
@@ -91,8 +93,8 @@ var errProbeForbidden = errors.New("may not write the probe object")
 // what the answers show about the server. The first PUT uses the storage's
 // checksum mode, so a mode the server refuses fails here already. An
 // error means the probe could not tell (a 403 wraps errProbeForbidden).
-func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error) {
-	key := s.key(path.Join(dir, tempPrefix+"probe-"+randomHex(8)))
+func (s *Storage) probe(ctx context.Context, dir string) (*probeResult, error) {
+	key := s.key(path.Join(dir, snapshot.TempPrefix+"probe-"+randomHex(8)))
 	created, err := s.putBytes(ctx, key, []byte("stated conditional write probe\n"), func(o *minio.PutObjectOptions) { o.SetMatchETagExcept("*") })
 	if err != nil {
 		if minio.ToErrorResponse(err).StatusCode == http.StatusForbidden {
@@ -110,12 +112,12 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 	var r probeResult
 	_, err = s.putBytes(ctx, key, []byte("stated conditional write probe, again\n"), func(o *minio.PutObjectOptions) { o.SetMatchETagExcept("*") })
 	switch e := s.s3Error(ctx, "put", key, err); {
-	case errors.Is(e, ErrExist):
-	case err == nil || errors.Is(e, ErrNotExist):
+	case errors.Is(e, snapshot.ErrExist):
+	case err == nil || errors.Is(e, snapshot.ErrNotExist):
 		r.ifNoneMatch = fmt.Errorf("s3 storage: the server at %s ignores If-None-Match: a second PUT of %s with If-None-Match: * went through instead of failing with 412 Precondition Failed, "+
 			"so two writers racing for a checkpoint's _metadata could both win: %w; versitygw does this with its posix backend in --nometa mode (run it without --nometa); "+
 			"otherwise use a server that honours conditional writes, or set s3.conditional-writes=unchecked if one writer per job is guaranteed by other means",
-			s.endpoint, s.where(key), ErrUnsupported)
+			s.endpoint, s.where(key), snapshot.ErrUnsupported)
 	default:
 		return nil, e
 	}
@@ -125,13 +127,13 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 	}
 	_, err = s.putBytes(ctx, key, []byte("stated conditional write probe, wrong If-Match\n"), func(o *minio.PutObjectOptions) { o.SetMatchETag(wrong) })
 	switch e := s.s3Error(ctx, "put", key, err); {
-	case errors.Is(e, ErrExist):
+	case errors.Is(e, snapshot.ErrExist):
 		_, err = s.putBytes(ctx, key, []byte("stated conditional write probe, right If-Match\n"), func(o *minio.PutObjectOptions) { o.SetMatchETag(created.ETag) })
 		switch e := s.s3Error(ctx, "put", key, err); {
 		case err == nil:
 		case refusesCondition(err, e):
 			r.ifMatch = fmt.Errorf("the server at %s does not honour If-Match: a PUT of %s with the ETag it gave the object was answered %v: %w",
-				s.endpoint, s.where(key), err, ErrUnsupported)
+				s.endpoint, s.where(key), err, snapshot.ErrUnsupported)
 		default:
 			return nil, e
 		}
@@ -141,7 +143,7 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 			answer = fmt.Sprintf("%q", err)
 		}
 		r.ifMatch = fmt.Errorf("the server at %s ignores If-Match: a PUT of %s with a wrong If-Match was answered %s instead of 412 Precondition Failed: %w",
-			s.endpoint, s.where(key), answer, ErrUnsupported)
+			s.endpoint, s.where(key), answer, snapshot.ErrUnsupported)
 	default:
 		return nil, e
 	}
@@ -156,28 +158,28 @@ func (s *S3Storage) probe(ctx context.Context, dir string) (*probeResult, error)
 // condition gives: 404 (versitygw --nometa), another 4xx, or 501.
 func refusesCondition(err, e error) bool {
 	status := minio.ToErrorResponse(err).StatusCode
-	return errors.Is(e, ErrNotExist) || (status >= 400 && status < 500) || status == http.StatusNotImplemented
+	return errors.Is(e, snapshot.ErrNotExist) || (status >= 400 && status < 500) || status == http.StatusNotImplemented
 }
 
 // putBytes PUTs data at key in the storage's checksum mode, with the
-// conditions set by cond. The client retries it (S3Options.MaxRetries);
-// in S3ChecksumTrailer mode, whose requests the client cannot retry,
+// conditions set by cond. The client retries it (Options.MaxRetries);
+// in ChecksumTrailer mode, whose requests the client cannot retry,
 // putBytes does.
-func (s *S3Storage) putBytes(ctx context.Context, key string, data []byte, cond func(*minio.PutObjectOptions)) (minio.UploadInfo, error) {
+func (s *Storage) putBytes(ctx context.Context, key string, data []byte, cond func(*minio.PutObjectOptions)) (minio.UploadInfo, error) {
 	crc := crc32.Checksum(data, castagnoli)
 	popts := s.putOptions(crc)
 	cond(&popts)
 	attempts := 1
 	switch s.opts.Checksum {
-	case S3ChecksumHeader:
+	case ChecksumHeader:
 		popts.UserMetadata[checksumHeader] = crc32cBase64(crc)
-	case S3ChecksumTrailer:
+	case ChecksumTrailer:
 		popts.Checksum = minio.ChecksumCRC32C
 		attempts = s.opts.MaxRetries
 	}
 	for attempt := 1; ; attempt++ {
 		var body io.Reader = bytes.NewReader(data)
-		if s.opts.Checksum == S3ChecksumTrailer {
+		if s.opts.Checksum == ChecksumTrailer {
 			body = struct{ io.Reader }{body} // see s3Writer.putSingle
 		}
 		info, err := s.core.PutObject(ctx, s.bucket, key, body, int64(len(data)), "", "", popts)

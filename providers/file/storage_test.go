@@ -1,4 +1,4 @@
-package snapshot
+package file
 
 import (
 	"bytes"
@@ -11,13 +11,18 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+
+	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/snapshot/storagetest"
 )
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 func TestFileStorageBasics(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx := t.Context()
 	data := bytes.Repeat([]byte("0123456789"), 100_000) // larger than the write buffer
-	w, err := s.Create(ctx, "job/chk-1/deep/file", CreateOptions{})
+	w, err := s.Create(ctx, "job/chk-1/deep/file", snapshot.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +35,7 @@ func TestFileStorageBasics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Written{Size: int64(len(data)), CRC32C: crc32.Checksum(data, castagnoli)}); wr != want {
+	if want := (snapshot.Written{Size: int64(len(data)), CRC32C: crc32.Checksum(data, castagnoli)}); wr != want {
 		t.Fatalf("Written = %+v, want %+v", wr, want)
 	}
 	if err := w.Abort(); err != nil {
@@ -83,9 +88,8 @@ func TestFileStorageBasics(t *testing.T) {
 	if _, err := s.OpenRange(ctx, "job/chk-1/deep/file", -1, 3); err == nil {
 		t.Error("OpenRange with a negative offset succeeded")
 	}
-
-	putFile(t, s, "job/chk-1/a", []byte("a"))
-	putFile(t, s, "job/shared/x", []byte("x"))
+	storagetest.Put(t, s, "job/chk-1/a", []byte("a"))
+	storagetest.Put(t, s, "job/shared/x", []byte("x"))
 	lists := []struct {
 		dir  string
 		want []string
@@ -112,37 +116,37 @@ func TestFileStorageBasics(t *testing.T) {
 		t.Errorf("second Delete: %v", err)
 	}
 	for _, name := range []string{"job/chk-1/a", "never"} {
-		if _, err := s.Size(ctx, name); !errors.Is(err, ErrNotExist) {
+		if _, err := s.Size(ctx, name); !errors.Is(err, snapshot.ErrNotExist) {
 			t.Errorf("Size(%q): %v, want ErrNotExist", name, err)
 		}
-		if _, err := s.Open(ctx, name); !errors.Is(err, ErrNotExist) {
+		if _, err := s.Open(ctx, name); !errors.Is(err, snapshot.ErrNotExist) {
 			t.Errorf("Open(%q): %v, want ErrNotExist", name, err)
 		}
-		if _, err := s.OpenRange(ctx, name, 0, 1); !errors.Is(err, ErrNotExist) {
+		if _, err := s.OpenRange(ctx, name, 0, 1); !errors.Is(err, snapshot.ErrNotExist) {
 			t.Errorf("OpenRange(%q): %v, want ErrNotExist", name, err)
 		}
 	}
-	if _, err := s.Open(ctx, "job/chk-1"); !errors.Is(err, ErrNotExist) {
+	if _, err := s.Open(ctx, "job/chk-1"); !errors.Is(err, snapshot.ErrNotExist) {
 		t.Errorf("Open of a directory: %v, want ErrNotExist", err)
 	}
 }
 
 func TestFileStorageNames(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx := t.Context()
 	bad := []string{"", ".", "..", "../x", "a/../../x", "/abs", "a/.tmp-x", ".tmp-1", "a\x00b"}
 	for _, name := range bad {
-		if _, err := s.Create(ctx, name, CreateOptions{}); !errors.Is(err, ErrInvalidName) {
+		if _, err := s.Create(ctx, name, snapshot.CreateOptions{}); !errors.Is(err, snapshot.ErrInvalidName) {
 			t.Errorf("Create(%q): %v, want ErrInvalidName", name, err)
 		}
-		if _, err := s.Open(ctx, name); !errors.Is(err, ErrInvalidName) {
+		if _, err := s.Open(ctx, name); !errors.Is(err, snapshot.ErrInvalidName) {
 			t.Errorf("Open(%q): %v, want ErrInvalidName", name, err)
 		}
-		if err := s.Delete(ctx, name); !errors.Is(err, ErrInvalidName) {
+		if err := s.Delete(ctx, name); !errors.Is(err, snapshot.ErrInvalidName) {
 			t.Errorf("Delete(%q): %v, want ErrInvalidName", name, err)
 		}
 	}
-	if _, err := s.List(ctx, "../"); !errors.Is(err, ErrInvalidName) {
+	if _, err := s.List(ctx, "../"); !errors.Is(err, snapshot.ErrInvalidName) {
 		t.Errorf("List(../): %v, want ErrInvalidName", err)
 	}
 	// Nothing was created outside the root.
@@ -154,10 +158,10 @@ func TestFileStorageNames(t *testing.T) {
 // TestFileStorageCrashSafety: aborted or never committed writers leave
 // nothing visible, and NoOverwrite never replaces an existing file.
 func TestFileStorageCrashSafety(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx := t.Context()
 
-	aborted, err := s.Create(ctx, "d/aborted", CreateOptions{})
+	aborted, err := s.Create(ctx, "d/aborted", snapshot.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,14 +176,14 @@ func TestFileStorageCrashSafety(t *testing.T) {
 		t.Error("Commit after Abort succeeded")
 	}
 
-	pending, err := s.Create(ctx, "d/pending", CreateOptions{})
+	pending, err := s.Create(ctx, "d/pending", snapshot.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pending.Write([]byte("never committed"))
 
 	for _, name := range []string{"d/aborted", "d/pending"} {
-		if _, err := s.Size(ctx, name); !errors.Is(err, ErrNotExist) {
+		if _, err := s.Size(ctx, name); !errors.Is(err, snapshot.ErrNotExist) {
 			t.Errorf("%s visible: %v", name, err)
 		}
 	}
@@ -196,17 +200,16 @@ func TestFileStorageCrashSafety(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("%d entries left on disk after Abort", len(entries))
 	}
-
-	putFile(t, s, "d/f", []byte("original"))
-	w, err := s.Create(ctx, "d/f", CreateOptions{NoOverwrite: true})
+	storagetest.Put(t, s, "d/f", []byte("original"))
+	w, err := s.Create(ctx, "d/f", snapshot.CreateOptions{NoOverwrite: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write([]byte("replacement"))
-	if _, err := w.Commit(); !errors.Is(err, ErrExist) {
+	if _, err := w.Commit(); !errors.Is(err, snapshot.ErrExist) {
 		t.Fatalf("NoOverwrite Commit over an existing file: %v, want ErrExist", err)
 	}
-	if got := readAllFile(t, s, "d/f"); string(got) != "original" {
+	if got := storagetest.Read(t, s, "d/f"); string(got) != "original" {
 		t.Errorf("existing file changed to %q", got)
 	}
 	entries, _ = os.ReadDir(filepath.Join(s.Root(), "d"))
@@ -214,8 +217,8 @@ func TestFileStorageCrashSafety(t *testing.T) {
 		t.Errorf("%d entries on disk after the refused commit, want 1", len(entries))
 	}
 	// Without NoOverwrite the file is replaced atomically.
-	putFile(t, s, "d/f", []byte("second"))
-	if got := readAllFile(t, s, "d/f"); string(got) != "second" {
+	storagetest.Put(t, s, "d/f", []byte("second"))
+	if got := storagetest.Read(t, s, "d/f"); string(got) != "second" {
 		t.Errorf("overwrite gave %q", got)
 	}
 }
@@ -223,13 +226,13 @@ func TestFileStorageCrashSafety(t *testing.T) {
 // TestFileStorageNoOverwriteRace: of many concurrent NoOverwrite commits to
 // one name exactly one wins and its content is what is stored.
 func TestFileStorageNoOverwriteRace(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx := t.Context()
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		w, err := s.Create(ctx, "race/_metadata", CreateOptions{NoOverwrite: true})
+		w, err := s.Create(ctx, "race/_metadata", snapshot.CreateOptions{NoOverwrite: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,44 +247,44 @@ func TestFileStorageNoOverwriteRace(t *testing.T) {
 			t.Fatalf("writers %d and %d both committed", winner, i)
 		case err == nil:
 			winner = i
-		case !errors.Is(err, ErrExist):
+		case !errors.Is(err, snapshot.ErrExist):
 			t.Fatalf("writer %d: %v", i, err)
 		}
 	}
 	if winner < 0 {
 		t.Fatal("no writer committed")
 	}
-	if got := readAllFile(t, s, "race/_metadata"); string(got) != string(rune('a'+winner)) {
+	if got := storagetest.Read(t, s, "race/_metadata"); string(got) != string(rune('a'+winner)) {
 		t.Errorf("stored %q, winner wrote %q", got, string(rune('a'+winner)))
 	}
 }
 
 func TestFileStorageClosed(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx := t.Context()
-	putFile(t, s, "a", []byte("a"))
+	storagetest.Put(t, s, "a", []byte("a"))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := s.Open(ctx, "a"); !errors.Is(err, ErrClosed) {
+	if _, err := s.Open(ctx, "a"); !errors.Is(err, snapshot.ErrClosed) {
 		t.Errorf("Open after Close: %v", err)
 	}
-	if _, err := s.List(ctx, ""); !errors.Is(err, ErrClosed) {
+	if _, err := s.List(ctx, ""); !errors.Is(err, snapshot.ErrClosed) {
 		t.Errorf("List after Close: %v", err)
 	}
-	if _, err := s.Create(ctx, "b", CreateOptions{}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Create(ctx, "b", snapshot.CreateOptions{}); !errors.Is(err, snapshot.ErrClosed) {
 		t.Errorf("Create after Close: %v", err)
 	}
 }
 
 func TestFileStorageCancelled(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, New)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.Create(ctx, "a", CreateOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Create(ctx, "a", snapshot.CreateOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Create: %v", err)
 	}
 	if _, err := s.List(ctx, ""); !errors.Is(err, context.Canceled) {
@@ -291,7 +294,7 @@ func TestFileStorageCancelled(t *testing.T) {
 
 func TestNewFileStorageCreatesRoot(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "b")
-	s, err := NewFileStorage(root)
+	s, err := New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +303,7 @@ func TestNewFileStorageCreatesRoot(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(file, nil, 0o644)
-	if _, err := NewFileStorage(file); err == nil {
+	if _, err := New(file); err == nil {
 		t.Error("NewFileStorage on a file succeeded")
 	}
 }
@@ -312,12 +315,12 @@ func TestNewFileStorageCreatesRoot(t *testing.T) {
 func TestFileStorageDirectoriesFollowFiles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	s, err := NewFileStorage(root)
+	s, err := New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	put := func(name, data string) {
-		w, err := s.Create(ctx, name, CreateOptions{})
+		w, err := s.Create(ctx, name, snapshot.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +336,7 @@ func TestFileStorageDirectoriesFollowFiles(t *testing.T) {
 	if err != nil || len(infos) != 2 || infos[0].Name != "a" || infos[0].Size != 5 || infos[0].ModTime.IsZero() || infos[1].Name != "sub/" {
 		t.Fatalf("ListInfo: %+v, %v", infos, err)
 	}
-	if err := DeleteAll(ctx, s, []string{"job/chk-1/a", "job/chk-1/sub/b", "job/chk-1/missing"}); err != nil {
+	if err := snapshot.DeleteAll(ctx, s, []string{"job/chk-1/a", "job/chk-1/sub/b", "job/chk-1/missing"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "job", "chk-1")); !os.IsNotExist(err) {

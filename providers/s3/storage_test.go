@@ -1,4 +1,4 @@
-package snapshot_test
+package s3_test
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/stated-io/stated/internal/s3server"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/snapshot/storagetest"
 )
@@ -85,7 +87,7 @@ func eachS3Own(t *testing.T, fn func(t *testing.T, srv *s3server.Server)) {
 // part size, so that multipart uploads stay small, and a spool directory
 // that must be empty when the test ends (spool files removed, spool
 // directories of closed storages too).
-func s3Options(t *testing.T, srv *s3server.Server) snapshot.S3Options {
+func s3Options(t *testing.T, srv *s3server.Server) s3.Options {
 	spool := t.TempDir()
 	t.Cleanup(func() {
 		var left []string
@@ -99,13 +101,13 @@ func s3Options(t *testing.T, srv *s3server.Server) snapshot.S3Options {
 			t.Errorf("spool directory not empty at the end: %q", left)
 		}
 	})
-	return snapshot.S3Options{
+	return s3.Options{
 		Endpoint:    srv.Endpoint,
 		AccessKey:   srv.AccessKey,
 		SecretKey:   srv.SecretKey,
 		Region:      "us-east-1",
 		PathStyle:   true,
-		PartSize:    snapshot.MinS3PartSize,
+		PartSize:    s3.MinPartSize,
 		Concurrency: 3,
 		MaxRetries:  3,
 		SpoolDir:    spool,
@@ -118,9 +120,9 @@ var prefixSeq atomic.Int64
 func newPrefix() string { return fmt.Sprintf("t%d-%x/ckpt", prefixSeq.Add(1), rand.Uint32()) }
 
 // newS3 opens a storage on a fresh prefix of srv's bucket.
-func newS3(t *testing.T, srv *s3server.Server, opts snapshot.S3Options) *snapshot.S3Storage {
+func newS3(t *testing.T, srv *s3server.Server, opts s3.Options) *s3.Storage {
 	t.Helper()
-	s, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, newPrefix(), opts)
+	s, err := s3.New(t.Context(), srv.Bucket, newPrefix(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +168,8 @@ func randomBytes(n int) []byte {
 // file of three parts.
 func TestS3StorageAcceptance(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		for _, mode := range []snapshot.S3Checksum{snapshot.S3ChecksumHeader, snapshot.S3ChecksumTrailer, snapshot.S3ChecksumNone} {
-			if mode == snapshot.S3ChecksumTrailer && srv.Kind != s3server.MinIO {
+		for _, mode := range []s3.Checksum{s3.ChecksumHeader, s3.ChecksumTrailer, s3.ChecksumNone} {
+			if mode == s3.ChecksumTrailer && srv.Kind != s3server.MinIO {
 				continue
 			}
 			t.Run(mode.String(), func(t *testing.T) {
@@ -175,7 +177,7 @@ func TestS3StorageAcceptance(t *testing.T) {
 					opts := s3Options(t, srv)
 					opts.Checksum = mode
 					return newS3(t, srv, opts)
-				}, storagetest.Options{LargeSize: 2*snapshot.MinS3PartSize + 17})
+				}, storagetest.Options{LargeSize: 2*s3.MinPartSize + 17})
 			})
 		}
 	})
@@ -191,8 +193,8 @@ func TestS3StoragePrefixes(t *testing.T) {
 		if err := srv.CreateBucket(ctx, bucket); err != nil {
 			t.Fatal(err)
 		}
-		open := func(prefix string) *snapshot.S3Storage {
-			s, err := snapshot.NewS3Storage(ctx, bucket, prefix, opts)
+		open := func(prefix string) *s3.Storage {
+			s, err := s3.New(ctx, bucket, prefix, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +226,7 @@ func TestS3StoragePrefixes(t *testing.T) {
 		if _, err := p.Size(ctx, "top"); !errors.Is(err, snapshot.ErrNotExist) {
 			t.Errorf("p sees the root's file: %v", err)
 		}
-		if _, err := snapshot.NewS3Storage(ctx, bucket, "a/../..", opts); !errors.Is(err, snapshot.ErrInvalidName) {
+		if _, err := s3.New(ctx, bucket, "a/../..", opts); !errors.Is(err, snapshot.ErrInvalidName) {
 			t.Errorf("escaping prefix: %v", err)
 		}
 	})
@@ -259,7 +261,7 @@ func TestS3StorageCheckpoint(t *testing.T) {
 func TestS3StorageNoOverwrite(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
 		s := newS3(t, srv, s3Options(t, srv))
-		big := randomBytes(snapshot.MinS3PartSize + 1000)
+		big := randomBytes(s3.MinPartSize + 1000)
 		if err := putS3(t, s, "big", big, snapshot.CreateOptions{NoOverwrite: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -360,10 +362,10 @@ func TestS3StorageServerDies(t *testing.T) {
 
 		// In the middle of a multipart upload: the server dies when the upload
 		// starts reading the second part.
-		data := randomBytes(4 * snapshot.MinS3PartSize)
+		data := randomBytes(4 * s3.MinPartSize)
 		var killed sync.Once
-		snapshot.SetS3UploadHook(s, func(name string, off int64) {
-			if name == "job/big" && off >= snapshot.MinS3PartSize {
+		s3.SetUploadHook(s, func(name string, off int64) {
+			if name == "job/big" && off >= s3.MinPartSize {
 				killed.Do(srv.Kill)
 			}
 		})
@@ -375,7 +377,7 @@ func TestS3StorageServerDies(t *testing.T) {
 		start = time.Now()
 		_, err = w.Commit()
 		wantFailure("multipart Commit", err, time.Since(start), "job/big")
-		snapshot.SetS3UploadHook(s, nil)
+		s3.SetUploadHook(s, nil)
 		srv.Restart()
 		wantNothing("job/big")
 
@@ -403,12 +405,12 @@ func TestS3StorageServerDies(t *testing.T) {
 		// connections cut, the next part sent on a dead one): the part is
 		// sent again, from the spool file, and Commit succeeds.
 		var restarted sync.Once
-		snapshot.SetS3UploadHook(s, func(name string, off int64) {
-			if name == "job/again" && off >= snapshot.MinS3PartSize {
+		s3.SetUploadHook(s, func(name string, off int64) {
+			if name == "job/again" && off >= s3.MinPartSize {
 				restarted.Do(srv.Restart)
 			}
 		})
-		defer snapshot.SetS3UploadHook(s, nil)
+		defer s3.SetUploadHook(s, nil)
 		if err := putS3(t, s, "job/again", data, snapshot.CreateOptions{}); err != nil {
 			t.Fatalf("Commit across a restart: %v", err)
 		}
@@ -445,10 +447,10 @@ func TestS3StorageUnreachable(t *testing.T) {
 	endpoint := "http://" + l.Addr().String()
 	l.Close()
 	start := time.Now()
-	_, err = snapshot.NewS3Storage(t.Context(), "some-bucket", "p", snapshot.S3Options{Endpoint: endpoint, SpoolDir: t.TempDir()})
+	_, err = s3.New(t.Context(), "some-bucket", "p", s3.Options{Endpoint: endpoint, SpoolDir: t.TempDir()})
 	elapsed := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), endpoint) || !strings.Contains(err.Error(), "some-bucket") {
-		t.Fatalf("NewS3Storage on %s: %v; want an error naming the endpoint and the bucket", endpoint, err)
+		t.Fatalf("New on %s: %v; want an error naming the endpoint and the bucket", endpoint, err)
 	}
 	if elapsed > 15*time.Second {
 		t.Errorf("took %v to fail", elapsed)
@@ -459,33 +461,33 @@ func TestS3StorageUnreachable(t *testing.T) {
 // TestS3StorageMissingBucket: buckets are never created implicitly.
 func TestS3StorageMissingBucket(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
-		_, err := snapshot.NewS3Storage(t.Context(), "no-such-bucket", "", s3Options(t, srv))
+		_, err := s3.New(t.Context(), "no-such-bucket", "", s3Options(t, srv))
 		if err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket" does not exist`) {
-			t.Fatalf("NewS3Storage on a missing bucket: %v", err)
+			t.Fatalf("New on a missing bucket: %v", err)
 		}
 		opts := s3Options(t, srv)
 		opts.SecretKey = "wrong-secret"
-		if _, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, "", opts); err == nil {
-			t.Fatal("NewS3Storage with a wrong secret key succeeded")
+		if _, err := s3.New(t.Context(), srv.Bucket, "", opts); err == nil {
+			t.Fatal("New with a wrong secret key succeeded")
 		}
 	})
 }
 
-// TestOpenStorageS3: s3:// locations open an S3Storage on the bucket and
+// TestOpenStorageS3: s3:// locations open a Storage on the bucket and
 // prefix of the URL.
 func TestOpenStorageS3(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
 		opts := s3Options(t, srv)
-		s, err := snapshot.OpenStorage(t.Context(), "s3://"+srv.Bucket+"/a/b/", snapshot.StorageOptions{S3: opts})
+		s, err := providers.Open(t.Context(), "s3://"+srv.Bucket+"/a/b/", providers.Options{S3: opts})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		s3, ok := s.(*snapshot.S3Storage)
+		s3, ok := s.(*s3.Storage)
 		if !ok || s3.Bucket() != srv.Bucket || s3.Prefix() != "a/b" {
 			t.Fatalf("OpenStorage = %#v", s)
 		}
-		_, err = snapshot.OpenStorage(t.Context(), "s3://"+srv.Bucket+"/a", snapshot.StorageOptions{})
+		_, err = providers.Open(t.Context(), "s3://"+srv.Bucket+"/a", providers.Options{})
 		if err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
 			t.Fatalf("OpenStorage without an endpoint: %v; want an error naming s3.endpoint", err)
 		}
@@ -495,8 +497,8 @@ func TestOpenStorageS3(t *testing.T) {
 // TestS3OptionsValidate: every problem is reported at once, with the
 // configuration key where there is one.
 func TestS3OptionsValidate(t *testing.T) {
-	o := snapshot.S3Options{Endpoint: "ftp://x/y", AccessKey: "only", PartSize: 1, Concurrency: -1, MaxRetries: -1, SpoolDir: "/nonexistent/spool",
-		Checksum: snapshot.S3ChecksumNone + 1, ConditionalWrites: snapshot.S3ConditionalWritesUnchecked + 1}
+	o := s3.Options{Endpoint: "ftp://x/y", AccessKey: "only", PartSize: 1, Concurrency: -1, MaxRetries: -1, SpoolDir: "/nonexistent/spool",
+		Checksum: s3.ChecksumNone + 1, ConditionalWrites: s3.ConditionalWritesUnchecked + 1}
 	o.EnsureDefaults()
 	err := o.Validate()
 	if err == nil {
@@ -508,7 +510,7 @@ func TestS3OptionsValidate(t *testing.T) {
 		}
 	}
 	for _, ep := range []string{"http://127.0.0.1:9000", "https://s3.amazonaws.com/", "https://s3.eu-west-1.amazonaws.com:443"} {
-		o := snapshot.S3Options{Endpoint: ep}
+		o := s3.Options{Endpoint: ep}
 		o.EnsureDefaults()
 		if err := o.Validate(); err != nil {
 			t.Errorf("endpoint %q: %v", ep, err)
@@ -517,12 +519,12 @@ func TestS3OptionsValidate(t *testing.T) {
 	// A bare host:port was taken to mean https: it is refused, saying
 	// what to write.
 	for _, ep := range []string{"localhost:9000", "s3.amazonaws.com"} {
-		err := snapshot.CheckS3Endpoint(ep)
+		err := s3.CheckEndpoint(ep)
 		if err == nil || !strings.Contains(err.Error(), "s3.endpoint") || !strings.Contains(err.Error(), "missing scheme") || !strings.Contains(err.Error(), "http://"+ep) {
 			t.Errorf("endpoint %q without a scheme: %v", ep, err)
 		}
 	}
-	var empty snapshot.S3Options
+	var empty s3.Options
 	empty.EnsureDefaults()
 	if err := empty.Validate(); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
 		t.Errorf("empty options: %v", err)
@@ -534,7 +536,7 @@ func TestS3OptionsValidate(t *testing.T) {
 func TestS3StorageMultipart(t *testing.T) {
 	eachS3(t, func(t *testing.T, srv *s3server.Server) {
 		s := newS3(t, srv, s3Options(t, srv))
-		data := randomBytes(2*snapshot.MinS3PartSize + 1)
+		data := randomBytes(2*s3.MinPartSize + 1)
 		if err := putS3(t, s, "multi", data, snapshot.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
