@@ -11,13 +11,21 @@ import (
 	"github.com/stated-io/stated/ttl"
 )
 
+// The capabilities of a backend and the TTL of a state, as the makers of
+// kindOf take them.
+type (
+	objectBackend[K comparable] = backend.ObjectCapability[K]
+	byteBackend                 = backend.ByteCapability
+	policy                      = *ttlpolicy.Policy
+)
+
 // kindOf is how one kind of state is made over each capability of a
 // backend, with and without TTL.
 type kindOf[K comparable, S any] struct {
-	objects    func(o backend.ObjectCapability[K]) (S, error)
-	objectsTTL func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (S, error)
-	bytes      func(b backend.ByteCapability) (S, error)
-	bytesTTL   func(b backend.ByteCapability, p *ttlpolicy.Policy) (S, error)
+	objects    func(o objectBackend[K]) (S, error)
+	objectsTTL func(o objectBackend[K], p policy) (S, error)
+	bytes      func(b byteBackend) (S, error)
+	bytesTTL   func(b byteBackend, p policy) (S, error)
 }
 
 // open makes the state name of b with the TTL cfg (nil: none): on the
@@ -77,16 +85,12 @@ func lacking(missing bool, what string) string {
 // keep the values as objects; byte backends store their serialized form.
 func GetValueState[K comparable, V any](b backend.KeyedBackend[K], d ValueDescriptor[V]) (ValueState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil, "Serializer"), kindOf[K, ValueState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ValueState[V], error) {
-			return objectstate.NewValue(o, d.Name, d.Serializer)
-		},
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ValueState[V], error) {
+		objects: func(o objectBackend[K]) (ValueState[V], error) { return objectstate.NewValue(o, d.Name, d.Serializer) },
+		objectsTTL: func(o objectBackend[K], p policy) (ValueState[V], error) {
 			return objectstate.NewTTLValue(o, d.Name, d.Serializer, p)
 		},
-		bytes: func(b backend.ByteCapability) (ValueState[V], error) {
-			return bytestate.NewValue(b, d.Name, d.Serializer)
-		},
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ValueState[V], error) {
+		bytes: func(b byteBackend) (ValueState[V], error) { return bytestate.NewValue(b, d.Name, d.Serializer) },
+		bytesTTL: func(b byteBackend, p policy) (ValueState[V], error) {
 			return bytestate.NewTTLValue(b, d.Name, d.Serializer, p)
 		},
 	})
@@ -96,16 +100,12 @@ func GetValueState[K comparable, V any](b backend.KeyedBackend[K], d ValueDescri
 // element expires on its own.
 func GetListState[K comparable, V any](b backend.KeyedBackend[K], d ListDescriptor[V]) (ListState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil, "Serializer"), kindOf[K, ListState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ListState[V], error) {
-			return objectstate.NewList(o, d.Name, d.Serializer)
-		},
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ListState[V], error) {
+		objects: func(o objectBackend[K]) (ListState[V], error) { return objectstate.NewList(o, d.Name, d.Serializer) },
+		objectsTTL: func(o objectBackend[K], p policy) (ListState[V], error) {
 			return objectstate.NewTTLList(o, d.Name, d.Serializer, p)
 		},
-		bytes: func(b backend.ByteCapability) (ListState[V], error) {
-			return bytestate.NewList(b, d.Name, d.Serializer)
-		},
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ListState[V], error) {
+		bytes: func(b byteBackend) (ListState[V], error) { return bytestate.NewList(b, d.Name, d.Serializer) },
+		bytesTTL: func(b byteBackend, p policy) (ListState[V], error) {
 			return bytestate.NewTTLList(b, d.Name, d.Serializer, p)
 		},
 	})
@@ -115,16 +115,16 @@ func GetListState[K comparable, V any](b backend.KeyedBackend[K], d ListDescript
 // entry expires on its own.
 func GetMapState[K, UK comparable, UV any](b backend.KeyedBackend[K], d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
 	return open(b, d.Name, d.TTL, lacking(d.KeySerializer == nil || d.ValueSerializer == nil, "KeySerializer or ValueSerializer"), kindOf[K, MapState[UK, UV]]{
-		objects: func(o backend.ObjectCapability[K]) (MapState[UK, UV], error) {
+		objects: func(o objectBackend[K]) (MapState[UK, UV], error) {
 			return objectstate.NewMap(o, d.Name, d.KeySerializer, d.ValueSerializer)
 		},
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (MapState[UK, UV], error) {
+		objectsTTL: func(o objectBackend[K], p policy) (MapState[UK, UV], error) {
 			return objectstate.NewTTLMap(o, d.Name, d.KeySerializer, d.ValueSerializer, p)
 		},
-		bytes: func(b backend.ByteCapability) (MapState[UK, UV], error) {
+		bytes: func(b byteBackend) (MapState[UK, UV], error) {
 			return bytestate.NewMap(b, d.Name, d.KeySerializer, d.ValueSerializer)
 		},
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (MapState[UK, UV], error) {
+		bytesTTL: func(b byteBackend, p policy) (MapState[UK, UV], error) {
 			return bytestate.NewTTLMap(b, d.Name, d.KeySerializer, d.ValueSerializer, p)
 		},
 	})
@@ -133,16 +133,16 @@ func GetMapState[K, UK comparable, UV any](b backend.KeyedBackend[K], d MapDescr
 // GetReducingState returns a ReducingState of b described by d.
 func GetReducingState[K comparable, V any](b backend.KeyedBackend[K], d ReducingDescriptor[V]) (ReducingState[V], error) {
 	return open(b, d.Name, d.TTL, lacking(d.Serializer == nil || d.Reduce == nil, "Serializer or Reduce"), kindOf[K, ReducingState[V]]{
-		objects: func(o backend.ObjectCapability[K]) (ReducingState[V], error) {
+		objects: func(o objectBackend[K]) (ReducingState[V], error) {
 			return objectstate.NewReducing(o, d.Name, d.Serializer, d.Reduce)
 		},
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (ReducingState[V], error) {
+		objectsTTL: func(o objectBackend[K], p policy) (ReducingState[V], error) {
 			return objectstate.NewTTLReducing(o, d.Name, d.Serializer, d.Reduce, p)
 		},
-		bytes: func(b backend.ByteCapability) (ReducingState[V], error) {
+		bytes: func(b byteBackend) (ReducingState[V], error) {
 			return bytestate.NewReducing(b, d.Name, d.Serializer, d.Reduce)
 		},
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (ReducingState[V], error) {
+		bytesTTL: func(b byteBackend, p policy) (ReducingState[V], error) {
 			return bytestate.NewTTLReducing(b, d.Name, d.Serializer, d.Reduce, p)
 		},
 	})
@@ -152,16 +152,16 @@ func GetReducingState[K comparable, V any](b backend.KeyedBackend[K], d Reducing
 func GetAggregatingState[K comparable, IN, ACC, OUT any](b backend.KeyedBackend[K], d AggregatingDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
 	ser, agg := d.AccumulatorSerializer, d.Aggregate
 	return open(b, d.Name, d.TTL, lacking(d.AccumulatorSerializer == nil || d.Aggregate == nil, "AccumulatorSerializer or Aggregate"), kindOf[K, AggregatingState[IN, OUT]]{
-		objects: func(o backend.ObjectCapability[K]) (AggregatingState[IN, OUT], error) {
+		objects: func(o objectBackend[K]) (AggregatingState[IN, OUT], error) {
 			return objectstate.NewAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result)
 		},
-		objectsTTL: func(o backend.ObjectCapability[K], p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) {
+		objectsTTL: func(o objectBackend[K], p policy) (AggregatingState[IN, OUT], error) {
 			return objectstate.NewTTLAggregating(o, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p)
 		},
-		bytes: func(b backend.ByteCapability) (AggregatingState[IN, OUT], error) {
+		bytes: func(b byteBackend) (AggregatingState[IN, OUT], error) {
 			return bytestate.NewAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result)
 		},
-		bytesTTL: func(b backend.ByteCapability, p *ttlpolicy.Policy) (AggregatingState[IN, OUT], error) {
+		bytesTTL: func(b byteBackend, p policy) (AggregatingState[IN, OUT], error) {
 			return bytestate.NewTTLAggregating(b, d.Name, ser, agg.CreateAccumulator, agg.Add, agg.Result, p)
 		},
 	})
