@@ -59,11 +59,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[int64, int64], _ int64) err
 	return nil
 }
 
-// OnTimer does nothing: the job registers no timers.
-func (c *counter) OnTimer(*engine.Context[int64, int64], int64, engine.TimeDomain) error {
-	return nil
-}
-
 // engineJob describes one run of a keyed count job: source → KeyBy →
 // Process(counter) → ForEach sink that discards.
 type engineJob struct {

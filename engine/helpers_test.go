@@ -84,8 +84,6 @@ func (c *countFn) ProcessElement(ctx *Context[string, string], in string) error 
 	return c.count.Update(n)
 }
 
-func (c *countFn) OnTimer(*Context[string, string], int64, TimeDomain) error { return nil }
-
 // keyOf is the key of record i of the counting jobs.
 func keyOf(i int64) string { return "k" + strconv.FormatInt(i%37, 10) }
 

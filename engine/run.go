@@ -142,7 +142,8 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	rt := &runtime{job: j, cfg: cfg, logger: j.opts.Logger, now: j.opts.Now, runID: randomSuffix(8), jobID: cfg.Name,
 		parallelism: cfg.Parallelism, maxParallelism: cfg.MaxParallelism, ckptRoot: cfg.CheckpointDir, limiters: map[*node]*rateLimiter{}}
 	if !cfg.MaxParallelismSet {
-		// DESIGN.md section 2; a restore adopts the stored value instead.
+		// The default of backend/FORMAT.md ("Key groups"); a restore adopts
+		// the stored value instead.
 		rt.maxParallelism = backend.DefaultMaxParallelism(cfg.Parallelism)
 	}
 	if rt.ckptStore, err = providers.Open(ctx, cfg.CheckpointDir, cfg.StorageOptions()); err != nil {

@@ -119,10 +119,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[string, string], in string)
 	return c.n.Update(v + 1)
 }
 
-func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
-	return nil
-}
-
 func stated(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer

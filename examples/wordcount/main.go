@@ -88,10 +88,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[string, string], word strin
 	return nil
 }
 
-func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
-	return nil
-}
-
 // stats counts what a run read.
 type stats struct {
 	lines, words atomic.Int64

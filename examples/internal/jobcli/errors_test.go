@@ -43,10 +43,6 @@ func (c *countOp) ProcessElement(ctx *engine.Context[string, string], w string) 
 	return c.n.Update(v + 1)
 }
 
-func (c *countOp) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
-	return nil
-}
-
 // runWords runs a word count over input into dir/out through RunJob and
 // returns its result, exit code and stderr.
 func runWords(t *testing.T, dir, input string, asString bool, sets ...string) (*engine.Result, int, string) {
