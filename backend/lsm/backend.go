@@ -75,6 +75,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
@@ -321,8 +322,8 @@ func (b *Backend[K]) Clock() ttl.Clock { return b.current.Clock() }
 // addState gives a new state the next state id: ids run from 1 to
 // maxStateID (indexSID is the expiry index's).
 func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []serializer.Snapshot) (*stateInfo, error) {
-	if len(b.bySID) >= maxStateID {
-		return nil, fmt.Errorf("lsm: operator %q: more than %d states", b.opts.OperatorUID, maxStateID)
+	if len(b.bySID) >= rowkey.MaxStateID {
+		return nil, fmt.Errorf("lsm: operator %q: more than %d states", b.opts.OperatorUID, rowkey.MaxStateID)
 	}
 	st := &stateInfo{name: name, sid: uint16(len(b.bySID) + 1), kind: kind, serializers: sers}
 	b.states[name] = st
@@ -478,7 +479,7 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	}
 	hide := st.ttl != nil && st.ttl.Visibility == ttl.NeverReturnExpired
 	now := b.current.Clock().Now()
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -490,25 +491,25 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	var last []byte
 	for kg := b.groups.Start; kg <= b.groups.End; kg++ {
 		haveLast, reported := false, false
-		prefix := appendStatePrefix(nil, kg, st.sid)
+		prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
 		for valid := it.SeekGE(prefix); valid; valid = it.Next() {
 			k := it.Key()
-			if len(k) < headerBytes || string(k[:headerBytes]) != string(prefix) {
+			if len(k) < rowkey.HeaderBytes || string(k[:rowkey.HeaderBytes]) != string(prefix) {
 				break
 			}
-			r, err := parseRow(k)
+			r, err := rowkey.Parse(k)
 			if err != nil {
 				return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: "row key", Err: err}
 			}
-			if string(r.ns) != namespace {
+			if string(r.Namespace) != namespace {
 				continue
 			}
-			if haveLast && string(r.key) == string(last) {
+			if haveLast && string(r.Key) == string(last) {
 				if reported {
 					continue // another entry of a map reported already
 				}
 			} else {
-				last, haveLast, reported = append(last[:0], r.key...), true, false
+				last, haveLast, reported = append(last[:0], r.Key...), true, false
 			}
 			if hide {
 				v, err := it.ValueAndErr()
@@ -524,7 +525,7 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 				}
 			}
 			reported = true
-			key, err := b.keySer.Decode(r.key)
+			key, err := b.keySer.Decode(r.Key)
 			if err != nil {
 				return fmt.Errorf("lsm: decode key: %w", err)
 			}
@@ -621,7 +622,7 @@ func (b *Backend[K]) Compact(ctx context.Context) error {
 	if err := b.unusable(); err != nil {
 		return err
 	}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	if err := b.db.Compact(ctx, lo, hi, true); err != nil {
 		return fmt.Errorf("lsm: compact: %w", err)
 	}

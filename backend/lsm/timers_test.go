@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
@@ -108,7 +109,7 @@ func TestTimersOnDisk(t *testing.T) {
 		t.Fatal("timers left after every one fired")
 	}
 	rows := 0
-	lo, hi := spanOf(0, maxP-1)
+	lo, hi := rowkey.SpanOf(0, maxP-1)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestRestoreV1Timers(t *testing.T) {
 	}
 	// Take the timer index away, as lsm/v1 never wrote one.
 	for kg := range maxP {
-		start, end := appendStatePrefix(nil, kg, timerIndexSID), appendStatePrefix(nil, kg, timerIndexSID+1)
+		start, end := rowkey.AppendStatePrefix(nil, kg, rowkey.TimerIndexSID), rowkey.AppendStatePrefix(nil, kg, rowkey.TimerIndexSID+1)
 		if err := b.db.DeleteRange(start, end, pebble.NoSync); err != nil {
 			t.Fatal(err)
 		}

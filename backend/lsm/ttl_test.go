@@ -18,6 +18,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/internal/statecodec"
 	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/providers/file"
@@ -170,7 +171,7 @@ func TestTTLKeys(t *testing.T) {
 // bucket and every other key to the empty interval, and the sweep's filter
 // passes exactly the intervals that hold a bucket at or before now.
 func TestExpiryMapper(t *testing.T) {
-	row := appendRowPrefix(nil, 3, 1, []byte("k"), "ns")
+	row := rowkey.AppendRowPrefix(nil, 3, 1, []byte("k"), "ns")
 	index := appendIndexKey(nil, row, 1234)
 	ik := func(k []byte, kind pebble.InternalKeyKind) sstable.InternalKey {
 		return pebble.MakeInternalKey(k, 1, kind)
@@ -279,12 +280,12 @@ type indexEntry struct {
 func indexRows[K comparable](t *testing.T, b *Backend[K]) []indexEntry {
 	t.Helper()
 	var out []indexEntry
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	must(t, err)
 	defer it.Close()
 	for valid := it.First(); valid; valid = it.Next() {
-		if sid, _ := rowSID(it.Key()); sid != indexSID {
+		if sid, _ := rowSID(it.Key()); sid != rowkey.IndexSID {
 			continue
 		}
 		r, ok := parseIndexKey(it.Key())
@@ -318,7 +319,7 @@ func indexOf(entries []indexEntry, sid uint16, markers bool) []indexEntry {
 func rows[K comparable](t *testing.T, b *Backend[K], sid uint16) map[string][]int64 {
 	t.Helper()
 	out := map[string][]int64{}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	must(t, err)
 	defer it.Close()
@@ -326,10 +327,10 @@ func rows[K comparable](t *testing.T, b *Backend[K], sid uint16) map[string][]in
 		if s, _ := rowSID(it.Key()); s != sid {
 			continue
 		}
-		r, err := parseRow(it.Key())
+		r, err := rowkey.Parse(it.Key())
 		must(t, err)
 		kind := b.sids.Load().info(sid).kind
-		name := fmt.Sprintf("%x/%s/%s", r.key, r.ns, r.userKey)
+		name := fmt.Sprintf("%x/%s/%s", r.Key, r.Namespace, r.UserKey)
 		if kind == snapshot.StateList {
 			must(t, statecodec.RangeElements(it.Value(), func(e []byte) error {
 				ts, err := ttlunit.Timestamp(e)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
@@ -62,7 +63,7 @@ func TestIndexWrites(t *testing.T) {
 	quiet := register(t, b, "quiet", snapshot.StateValue, noBackground)
 	at(t, b, "k")
 	row := func(state, userKey string) string {
-		return string(append(appendRowPrefix(nil, b.CurrentKeyGroup(), b.states[state].sid, []byte("k"), "ns"), userKey...))
+		return string(append(rowkey.AppendRowPrefix(nil, b.CurrentKeyGroup(), b.states[state].sid, []byte("k"), "ns"), userKey...))
 	}
 	bucket := func(ts int64) uint64 { return indexBucket(ts+10_000, cfg.TTL) }
 	must(t, value.Put("ns", unit(t0, "x")))
@@ -288,9 +289,9 @@ func TestSweepAfterRescale(t *testing.T) {
 		t.Errorf("%d index rows after the restore, want %d", len(index), n)
 	}
 	for _, e := range index {
-		r, err := parseRow([]byte(e.row))
+		r, err := rowkey.Parse([]byte(e.row))
 		must(t, err)
-		if _, ok := data[fmt.Sprintf("%x/%s/%s", r.key, r.ns, r.userKey)]; e.sid != sid || !ok {
+		if _, ok := data[fmt.Sprintf("%x/%s/%s", r.Key, r.Namespace, r.UserKey)]; e.sid != sid || !ok {
 			t.Fatalf("index row %+v names no row of the session state (id %d)", e, sid)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
@@ -316,7 +317,7 @@ type indexSweep struct {
 
 // run sweeps. On error the batches committed so far stay.
 func (s *indexSweep) run(ctx context.Context) (stats SweepStats, err error) {
-	s.lo, s.hi = spanOf(s.groups.Start, s.groups.End)
+	s.lo, s.hi = rowkey.SpanOf(s.groups.Start, s.groups.End)
 	expired := newBlockCounter(expiredBy(s.now))
 	s.verify = &blockCounter{}
 	if s.count {
