@@ -2,8 +2,9 @@
 // objects in per-key-group Go maps and is never serialized on the
 // read/write path.
 //
-// The typed maps belong to the state layer (backend.ObjectStore); this
-// package registers them, takes captures, writes full snapshots in the
+// The typed maps are the copy-on-write stores of the object states
+// (backend.ObjectStore, made by internal/cowstore); this package registers
+// them, takes captures, writes full snapshots in the
 // key-group stream format (snapshot.FormatKeyGroups, which restores read
 // per key group) and restores them. A capture freezes the maps of every key
 // group in O(states × key groups); writes during the asynchronous phase go
