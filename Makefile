@@ -18,7 +18,7 @@ S3_SERVERS        := $(MINIO) $(VERSITYGW)
 S3_ENV            := STATED_MINIO_BIN=$(MINIO) STATED_VERSITYGW_BIN=$(VERSITYGW)
 
 # Packages whose concurrency matters run under the race detector.
-RACE_PKGS := ./backend/... ./state/... ./serializer/... ./internal/... ./snapshot/... ./engine/... ./incremental/... ./ttl/...
+RACE_PKGS := ./backend/... ./state/... ./serializer/... ./internal/... ./snapshot/... ./providers/... ./engine/... ./incremental/... ./ttl/...
 # The others (listed when the tests run).
 OTHER_PKGS = $(filter-out $(shell $(GO) list $(RACE_PKGS)),$(shell $(GO) list ./...))
 
@@ -89,7 +89,7 @@ proto:
 # Longer fuzzing of every decoder (FUZZTIME per target).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./serializer ./state ./internal/statecodec ./snapshot; do \
+	@for pkg in ./serializer ./state ./internal/statecodec ./snapshot ./providers/s3; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
