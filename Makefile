@@ -18,7 +18,9 @@ S3_SERVERS        := $(MINIO) $(VERSITYGW)
 S3_ENV            := STATED_MINIO_BIN=$(MINIO) STATED_VERSITYGW_BIN=$(VERSITYGW)
 
 # Packages whose concurrency matters run under the race detector.
-RACE_PKGS := ./backend/... ./snapshot/... ./engine/... ./incremental/... ./ttl/...
+RACE_PKGS := ./backend/... ./state/... ./serializer/... ./internal/... ./snapshot/... ./providers/... ./engine/... ./incremental/... ./ttl/...
+# The others (listed when the tests run).
+OTHER_PKGS = $(filter-out $(shell $(GO) list $(RACE_PKGS)),$(shell $(GO) list ./...))
 
 .PHONY: all build test test-unit lint fmt-check vet staticcheck tidy-check bench bench-quick run proto fuzz tools clean
 
@@ -35,7 +37,7 @@ test-unit: $(S3_SERVERS)
 	# Block counts are only meaningful without the race detector (Pebble's
 	# invariant checks change how iterators reuse blocks).
 	$(GO) test -count=1 -run 'TestSweepReadsOnlyExpiredBlocks' ./backend/lsm/
-	$(S3_ENV) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/backend' -e '/snapshot' -e '/engine' -e '/incremental' -e '/ttl')
+	$(S3_ENV) $(GO) test -count=1 $(OTHER_PKGS)
 
 lint: fmt-check vet staticcheck tidy-check
 
@@ -87,7 +89,7 @@ proto:
 # Longer fuzzing of every decoder (FUZZTIME per target).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./backend ./snapshot; do \
+	@for pkg in ./serializer ./state ./internal/statecodec ./snapshot ./providers/s3; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \

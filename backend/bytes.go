@@ -1,15 +1,16 @@
 package backend
 
 import (
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
 
-// ByteBackend is the capability of keyed backends that keep state
-// serialized (LSM, remote). The typed states of this package encode with
+// ByteCapability is the capability of keyed backends that keep state
+// serialized (LSM, remote); such a backend returns Bytes(b) from
+// KeyedBackend.Capability. The typed states of package state encode with
 // the descriptor's serializers and store bytes in its ByteTables.
-type ByteBackend[K comparable] interface {
-	KeyedBackend[K]
+type ByteCapability interface {
 	// ByteTable registers a state, binding restored data of the same name
 	// (migrating it if reg.Migrate says so), or returns the table registered
 	// earlier under reg.Name. It fails with ErrStateConflict for a name
@@ -21,26 +22,26 @@ type ByteBackend[K comparable] interface {
 	Clock() ttl.Clock
 }
 
-// ByteRegistration describes a state to a ByteBackend.
+// ByteRegistration describes a state to a ByteCapability.
 type ByteRegistration struct {
 	Name string
 	Kind snapshot.StateKind
 	// Serializers describes what the state writes; it goes into snapshots.
-	Serializers []SerializerSnapshot
+	Serializers []serializer.Snapshot
 	// Migrate is called when restored data written under the old serializer
 	// snapshots exists. It returns how to rewrite that data and the
 	// serializers the state uses from then on, or an
 	// *IncompatibleStateError.
-	Migrate func(old []SerializerSnapshot) (ByteMigration, error)
+	Migrate func(old []serializer.Snapshot) (ByteMigration, error)
 	// TTL is the state's TTL with defaults filled in, or nil. Every unit of
-	// a state with TTL is stored stamped, as TTLSerializer encodes it (an
+	// a state with TTL is stored stamped, as serializer.TTL encodes it (an
 	// 8-byte big-endian timestamp, then the user bytes): the value of a
 	// Value, Reducing or Aggregating state, each element of a list, the
 	// value of each map entry. The typed states expire units on read; the
 	// backend uses TTL to hide expired state from Keys under
 	// ttl.NeverReturnExpired, to leave expired units out of full snapshots
-	// (ttl.Cleanup.FiltersFullSnapshots) and for its own cleanup. Read it
-	// with the Expired* functions of this package.
+	// (ttl.Cleanup.FiltersFullSnapshots) and for its own cleanup
+	// (ttl/FORMAT.md gives the layout of a stamped unit).
 	TTL *ttl.Config
 }
 
@@ -49,7 +50,7 @@ type ByteRegistration struct {
 type ByteMigration struct {
 	// Serializers describes the serializers in use after the restore: the
 	// registration's, or reconfigured ones that read the old data as is.
-	Serializers []SerializerSnapshot
+	Serializers []serializer.Snapshot
 	// Value rewrites a value (Value, Reducing, Aggregating), one list
 	// element, or one map user value.
 	Value func(old []byte) ([]byte, error)

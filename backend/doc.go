@@ -1,16 +1,31 @@
-// Package backend is the contract between stream operators and the state
-// backends that hold their state.
+// Package backend is the contract between the typed states of package
+// state and the keyed state backends that hold them: what a backend
+// implementer reads and implements.
 //
-// It owns key groups (how keys map to subtasks), state descriptors and the
-// typed state handles operators use (Value, List, Map, Reducing,
-// Aggregating), serializers and their compatibility snapshots, operator
-// state and its redistribution, the timer service, and the interfaces every
-// keyed backend implements. It imports no backend implementation.
+// A keyed backend implements KeyedBackend. Its Capability says how it
+// holds state, and is one of two:
 //
-// State semantics are written once, here. A backend stores and snapshots:
-// a backend that keeps objects (heap) implements ObjectBackend, and the
-// typed states of this package run on top of its ObjectTables without
-// serializing on the read/write path.
+//   - Objects(b), for a backend that keeps state as objects in memory
+//     (heap): b implements ObjectCapability, and the typed states keep
+//     their objects in stores (ObjectStore) that the backend registers,
+//     captures, snapshots and restores without serializing on the
+//     read/write path.
+//   - Bytes(b), for a backend that keeps state serialized (lsm, remote):
+//     b implements ByteCapability, and the typed states encode with the
+//     descriptors' serializers and store bytes in its tables (ByteTable).
+//
+// Only Objects and Bytes make a Capability, so a backend that implements
+// neither set of methods does not compile as a KeyedBackend. Optional
+// capabilities are separate interfaces found by type assertion:
+// CheckpointListener (incremental snapshots) and TimerBackend (timers kept
+// by the backend itself).
+//
+// The package also owns what every backend shares: the options
+// (KeyedOptions), key groups (how keys map to subtasks, FORMAT.md), the
+// current-key bookkeeping (KeyContext), snapshot capture and restore
+// (SnapshotCapture, SnapshotTarget, RestoreSource, ClaimMode), the timer
+// queue, and the sentinel errors. It imports no backend implementation;
+// backend/backendtest is the conformance suite every backend runs.
 //
 // Goroutine safety: a keyed backend and the states created from it belong
 // to one goroutine (the subtask's). Only the SnapshotCapture returned by

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/serializer"
 )
 
 // Sentinel errors of the backend contract; check them with errors.Is.
@@ -28,8 +28,6 @@ var (
 	ErrClosed = errors.New("backend closed")
 	// ErrRestoreAfterUse: Restore called after states were registered.
 	ErrRestoreAfterUse = errors.New("restore after state registration")
-	// ErrCorrupt is snapshot.ErrCorrupt: restored data failed a check.
-	ErrCorrupt = snapshot.ErrCorrupt
 )
 
 // IncompatibleStateError reports a restored state whose data the new
@@ -37,13 +35,13 @@ var (
 type IncompatibleStateError struct {
 	Operator string
 	State    string
-	Old, New SerializerSnapshot
+	Old, New serializer.Snapshot
 	Reason   string
 }
 
 func (e *IncompatibleStateError) Error() string {
 	msg := fmt.Sprintf("operator %q state %q: new serializer %s cannot read data written by %s",
-		e.Operator, e.State, describeSerializer(e.New), describeSerializer(e.Old))
+		e.Operator, e.State, serializer.Describe(e.New), serializer.Describe(e.Old))
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
@@ -51,7 +49,3 @@ func (e *IncompatibleStateError) Error() string {
 }
 
 func (e *IncompatibleStateError) Is(target error) bool { return target == ErrIncompatibleSerializer }
-
-func describeSerializer(s SerializerSnapshot) string {
-	return fmt.Sprintf("%s (version %d)", s.Name, s.Version)
-}

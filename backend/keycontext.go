@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -17,13 +18,13 @@ type KeyContext[K comparable] struct {
 	subtask  int
 	maxP     int
 	groups   KeyGroupRange
-	ser      Serializer[K]
+	ser      serializer.Serializer[K]
 
 	key      K
 	keyBytes []byte
 	scratch  []byte // serializes the next key; swapped with keyBytes on success
 	keyGroup int
-	// inPlace: K is a string serialized by StringSerializer, so a key's
+	// inPlace: K is a string serialized by serializer.String, so a key's
 	// bytes are its serialization and need no copy.
 	inPlace bool
 
@@ -49,8 +50,8 @@ func NewKeyContext[K comparable](o *KeyedOptions[K]) KeyContext[K] {
 
 // SetSerializer makes s the serializer of the keys that Set is given from
 // then on; a restore sets the one RestoreKeySerializer chose.
-func (c *KeyContext[K]) SetSerializer(s Serializer[K]) {
-	_, isString := any(s).(StringSerializer)
+func (c *KeyContext[K]) SetSerializer(s serializer.Serializer[K]) {
+	_, isString := any(s).(serializer.String)
 	c.ser = s
 	c.inPlace = isString && reflect.TypeFor[K]() == reflect.TypeFor[string]()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -17,14 +18,15 @@ type KeyedOptions[K comparable] struct {
 	OperatorUID string
 	// Subtask is the index of this subtask, used in file names. Default 0.
 	Subtask int
-	// MaxParallelism is the number of key groups. Required, 1..32768.
+	// MaxParallelism is the number of key groups. Required, in
+	// [1, snapshot.MaxMaxParallelism].
 	MaxParallelism int
 	// KeyGroups is the range this subtask owns. Required, within
 	// [0, MaxParallelism).
 	KeyGroups KeyGroupRange
 	// KeySerializer turns keys into the bytes that are hashed to key groups
 	// and written to snapshots. Required.
-	KeySerializer Serializer[K]
+	KeySerializer serializer.Serializer[K]
 	// Compression of snapshot streams. Default none.
 	Compression snapshot.Compression
 	// Logger receives the backend's logs. Default: discard.
@@ -50,8 +52,8 @@ func (o *KeyedOptions[K]) Validate() error {
 	if o.OperatorUID == "" {
 		errs = append(errs, errors.New("missing OperatorUID"))
 	}
-	if o.MaxParallelism < 1 || o.MaxParallelism > MaxMaxParallelism {
-		errs = append(errs, fmt.Errorf("invalid MaxParallelism %d: outside [1, %d]", o.MaxParallelism, MaxMaxParallelism))
+	if o.MaxParallelism < 1 || o.MaxParallelism > snapshot.MaxMaxParallelism {
+		errs = append(errs, fmt.Errorf("invalid MaxParallelism %d: outside [1, %d]", o.MaxParallelism, snapshot.MaxMaxParallelism))
 	}
 	if o.KeyGroups.Empty() || o.KeyGroups.Start < 0 || o.KeyGroups.End >= o.MaxParallelism {
 		errs = append(errs, fmt.Errorf("invalid KeyGroups %v: not a non-empty range within [0, %d)", o.KeyGroups, o.MaxParallelism))
@@ -76,8 +78,14 @@ func (o *KeyedOptions[K]) Validate() error {
 // KeyedBackend holds the keyed state of one subtask of one operator.
 //
 // It is not safe for concurrent use; see the package documentation. The
-// typed states are created with GetValueState and its siblings.
+// typed states are created on top of it with state.GetValueState and its
+// siblings, through the Capability it returns.
 type KeyedBackend[K comparable] interface {
+	// Capability returns how the backend holds state: Objects(b) for a
+	// backend that keeps state as objects, Bytes(b) for one that keeps it
+	// serialized. A backend must return one of the two; it cannot compile
+	// as a KeyedBackend without the methods of one of them.
+	Capability() Capability[K]
 	// SetCurrentKey sets the key that state calls act on. It fails with
 	// ErrKeyGroupOutOfRange if the key's group is not owned here.
 	SetCurrentKey(key K) error
@@ -208,22 +216,22 @@ func CheckRestoreMaxParallelism(operator string, stored, configured int) error {
 // Flink). Keys are never migrated: a migration, an incompatibility, or
 // handles written by serializers that cur judges differently fail with an
 // *IncompatibleStateError naming operator and state "(keys)".
-func RestoreKeySerializer[K comparable](operator string, cur Serializer[K], handles []*snapshot.KeyedStateHandle) (Serializer[K], error) {
+func RestoreKeySerializer[K comparable](operator string, cur serializer.Serializer[K], handles []*snapshot.KeyedStateHandle) (serializer.Serializer[K], error) {
 	chosen := cur
 	for i, h := range handles {
 		c := cur.Compatibility(h.KeySerializer)
 		use := cur
 		switch {
-		case c.Kind == CompatibleAsIs:
-		case c.Kind == CompatibleWithReconfiguredSerializer && c.Reconfigured != nil:
+		case c.Kind == serializer.CompatibleAsIs:
+		case c.Kind == serializer.CompatibleWithReconfiguredSerializer && c.Reconfigured != nil:
 			use = c.Reconfigured
 		default:
 			return nil, &IncompatibleStateError{Operator: operator, State: "(keys)", Old: h.KeySerializer, New: cur.Snapshot(),
 				Reason: fmt.Sprintf("the answer is %s, and keys are never migrated", c.Kind)}
 		}
-		if i > 0 && !sameSerializer(use.Snapshot(), chosen.Snapshot()) {
+		if i > 0 && !serializer.Equal(use.Snapshot(), chosen.Snapshot()) {
 			return nil, &IncompatibleStateError{Operator: operator, State: "(keys)", Old: h.KeySerializer, New: cur.Snapshot(),
-				Reason: fmt.Sprintf("other handles of the restore have keys read by %s", describeSerializer(chosen.Snapshot()))}
+				Reason: fmt.Sprintf("other handles of the restore have keys read by %s", serializer.Describe(chosen.Snapshot()))}
 		}
 		chosen = use
 	}

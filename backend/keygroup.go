@@ -4,17 +4,14 @@ import (
 	"fmt"
 
 	"github.com/twmb/murmur3"
+
+	"github.com/stated-io/stated/snapshot"
 )
 
-// Limits of the key-group scheme. These values are part of the on-disk
-// format: never change them.
-const (
-	// MinDefaultMaxParallelism is the smallest default maxParallelism.
-	MinDefaultMaxParallelism = 128
-	// MaxMaxParallelism is the largest maxParallelism (key groups are
-	// numbered in two bytes by the LSM backend).
-	MaxMaxParallelism = 32768
-)
+// MinDefaultMaxParallelism is the smallest default maxParallelism. The
+// largest maxParallelism is snapshot.MaxMaxParallelism. Both are part of
+// the on-disk format: never change them.
+const MinDefaultMaxParallelism = 128
 
 // KeyGroupRange is a range of key groups with both ends inclusive. A range
 // with End < Start is empty.
@@ -85,14 +82,14 @@ func DefaultMaxParallelism(parallelism int) int {
 	for pow < n {
 		pow <<= 1
 	}
-	return min(max(pow, MinDefaultMaxParallelism), MaxMaxParallelism)
+	return min(max(pow, MinDefaultMaxParallelism), snapshot.MaxMaxParallelism)
 }
 
 // CheckParallelism validates a (parallelism, maxParallelism) pair.
 func CheckParallelism(parallelism, maxParallelism int) error {
 	switch {
-	case maxParallelism < 1 || maxParallelism > MaxMaxParallelism:
-		return fmt.Errorf("%w: maxParallelism %d is outside [1, %d]", ErrInvalidParallelism, maxParallelism, MaxMaxParallelism)
+	case maxParallelism < 1 || maxParallelism > snapshot.MaxMaxParallelism:
+		return fmt.Errorf("%w: maxParallelism %d is outside [1, %d]", ErrInvalidParallelism, maxParallelism, snapshot.MaxMaxParallelism)
 	case parallelism < 1:
 		return fmt.Errorf("%w: parallelism %d must be at least 1", ErrInvalidParallelism, parallelism)
 	case parallelism > maxParallelism:

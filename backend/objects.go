@@ -1,14 +1,17 @@
 package backend
 
-import "github.com/stated-io/stated/snapshot"
+import (
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/snapshot"
+)
 
-// ObjectBackend is the capability of keyed backends that keep state as
-// objects in memory (heap). The typed states of this package keep their
+// ObjectCapability is the capability of keyed backends that keep state as
+// objects in memory (heap); such a backend returns Objects(b) from
+// KeyedBackend.Capability. The typed states of package state keep their
 // objects in typed per-key-group maps (an ObjectStore) that they create and
 // the backend holds: it captures, snapshots and restores them, and never
 // serializes on the read/write path.
-type ObjectBackend[K comparable] interface {
-	KeyedBackend[K]
+type ObjectCapability[K comparable] interface {
 	// ObjectContext returns the current key and the capture pins that the
 	// stores of this backend share.
 	ObjectContext() ObjectContext[K]
@@ -28,11 +31,11 @@ type ObjectContext[K comparable] struct {
 	Pins *Pins
 }
 
-// ObjectRegistration describes a state to an ObjectBackend.
+// ObjectRegistration describes a state to an ObjectCapability.
 type ObjectRegistration[K comparable] struct {
 	Name     string
 	Kind     snapshot.StateKind
-	NewStore func(old []SerializerSnapshot) (ObjectStore[K], error)
+	NewStore func(old []serializer.Snapshot) (ObjectStore[K], error)
 }
 
 // ObjectStore is the storage of one object state, seen from its backend.
@@ -41,7 +44,7 @@ type ObjectRegistration[K comparable] struct {
 type ObjectStore[K comparable] interface {
 	Kind() snapshot.StateKind
 	// Serializers describes the encoding Capture writes.
-	Serializers() []SerializerSnapshot
+	Serializers() []serializer.Snapshot
 	// Capture freezes the content for a capture taken at epoch (already
 	// pinned) in O(key groups): later writes go elsewhere.
 	Capture(epoch uint64) ObjectCapture[K]

@@ -14,7 +14,10 @@ import (
 	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/engine"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // checkpointSplitRecords is the length of every split of the checkpoint
@@ -128,7 +131,7 @@ func (e *env) engineCheckpointDurations(backendType, dir string) ([]float64, int
 // parallelism, each with the count state, as the engine job has them.
 type snapshotSubtasks struct {
 	backends []backend.KeyedBackend[int64]
-	states   []backend.ValueState[int64]
+	states   []state.ValueState[int64]
 }
 
 // restoreSnapshotSubtasks opens one backend of backendType per subtask of
@@ -151,7 +154,7 @@ func restoreSnapshotSubtasks(c engineConfig, backendType, dir string, store snap
 		opts := backend.KeyedOptions[int64]{
 			OperatorUID: "count", Subtask: i, MaxParallelism: benchMaxP,
 			KeyGroups:     backend.KeyGroupRangeForSubtask(benchMaxP, c.parallelism, i),
-			KeySerializer: backend.Int64Serializer{},
+			KeySerializer: serializer.Int64{},
 		}
 		var (
 			b   backend.KeyedBackend[int64]
@@ -173,7 +176,7 @@ func restoreSnapshotSubtasks(c engineConfig, backendType, dir string, store snap
 		if err := b.Restore(context.Background(), backend.KeyedRestoreSource(store, chkDir, op)); err != nil {
 			return nil, errors.Join(err, s.close())
 		}
-		st, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}})
+		st, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}})
 		if err != nil {
 			return nil, errors.Join(err, s.close())
 		}
@@ -195,7 +198,7 @@ func (s *snapshotSubtasks) keys() (int, error) {
 
 // increment adds one to the count of key in the backend of its subtask.
 func (s *snapshotSubtasks) increment(key int64, buf []byte) ([]byte, error) {
-	buf, err := backend.Int64Serializer{}.Append(buf[:0], key)
+	buf, err := serializer.Int64{}.Append(buf[:0], key)
 	if err != nil {
 		return buf, err
 	}
@@ -267,7 +270,7 @@ func (s *snapshotSubtasks) close() error {
 func (e *env) backendSnapshotDurations(backendType, dir string) ([]float64, error) {
 	c := e.cfg.engine
 	start := time.Now()
-	store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+	store, err := file.New(filepath.Join(dir, "checkpoints"))
 	if err != nil {
 		return nil, err
 	}

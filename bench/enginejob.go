@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	engineconfig "github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // engineBackends are the values of state.backend.type the engine
@@ -26,7 +27,7 @@ const engineValueBytes = 8
 // of its key in a ValueState[int64] (as examples/wordcount does) and emits
 // the new count.
 type counter struct {
-	count backend.ValueState[int64]
+	count state.ValueState[int64]
 	// fresh, if set, counts the keys seen for the first time across the
 	// subtasks; loaded is called once when it reaches want.
 	fresh  *atomic.Int64
@@ -37,7 +38,7 @@ type counter struct {
 // Open creates the count state on the subtask's backend.
 func (c *counter) Open(rc *engine.RuntimeContext[int64]) error {
 	var err error
-	c.count, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}})
+	c.count, err = state.GetValueState(rc.Backend, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}})
 	return err
 }
 
@@ -55,11 +56,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[int64, int64], _ int64) err
 		return err
 	}
 	ctx.Emit(n)
-	return nil
-}
-
-// OnTimer does nothing: the job registers no timers.
-func (c *counter) OnTimer(*engine.Context[int64, int64], int64, engine.TimeDomain) error {
 	return nil
 }
 
@@ -129,7 +125,7 @@ func runEngineJob(ctx context.Context, j engineJob, dir string) (engineRun, erro
 		stamped = engine.FlatMap(stamped, "expand", j.expand)
 	}
 	proto := j.counter
-	counts := engine.Process(engine.KeyBy(stamped, j.key, backend.Int64Serializer{}), "count",
+	counts := engine.Process(engine.KeyBy(stamped, j.key, serializer.Int64{}), "count",
 		func() engine.KeyedProcessFunction[int64, int64, int64] {
 			c := proto
 			return &c

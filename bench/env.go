@@ -7,6 +7,8 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // env is what the benchmarks of one run share: the configuration, a
@@ -26,7 +28,7 @@ type env struct {
 // with the same content.
 type valueFixture struct {
 	b  *heap.Backend[string]
-	st backend.ValueState[[]byte]
+	st state.ValueState[[]byte]
 	m  map[string][]byte
 }
 
@@ -51,7 +53,7 @@ func newHeap() (*heap.Backend[string], error) {
 		OperatorUID:    "bench",
 		MaxParallelism: 128,
 		KeyGroups:      backend.KeyGroupRange{Start: 0, End: 127},
-		KeySerializer:  backend.StringSerializer{},
+		KeySerializer:  serializer.String{},
 	})
 }
 
@@ -66,7 +68,7 @@ func (e *env) valueFixture() (*valueFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "value", Serializer: backend.BytesSerializer{}})
+	st, err := state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "value", Serializer: serializer.Bytes{}})
 	if err != nil {
 		return nil, err
 	}

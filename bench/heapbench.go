@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // errMissing is returned when a benchmark reads a key it loaded and finds
@@ -109,8 +110,8 @@ func benchMapGet(e *env) ([]Result, error) {
 		return nil, err
 	}
 	defer b.Close()
-	st, err := backend.GetMapState(b, backend.MapDescriptor[string, []byte]{Name: "map",
-		KeySerializer: backend.StringSerializer{}, ValueSerializer: backend.BytesSerializer{}})
+	st, err := state.GetMapState(b, state.MapDescriptor[string, []byte]{Name: "map",
+		KeySerializer: serializer.String{}, ValueSerializer: serializer.Bytes{}})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func benchListAdd(e *env) ([]Result, error) {
 			return 0, err
 		}
 		defer b.Close()
-		st, err := backend.GetListState(b, backend.ListDescriptor[[]byte]{Name: "list", Serializer: backend.BytesSerializer{}})
+		st, err := state.GetListState(b, state.ListDescriptor[[]byte]{Name: "list", Serializer: serializer.Bytes{}})
 		if err != nil {
 			return 0, err
 		}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/stated-io/stated/backend"
-	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // lsmParams are the params shared by the LSM metrics.
@@ -124,8 +125,8 @@ func benchLSMMapGet(e *env) ([]Result, error) {
 		return nil, err
 	}
 	defer b.Close()
-	st, err := backend.GetMapState(b, backend.MapDescriptor[string, []byte]{Name: "map",
-		KeySerializer: backend.StringSerializer{}, ValueSerializer: backend.BytesSerializer{}})
+	st, err := state.GetMapState(b, state.MapDescriptor[string, []byte]{Name: "map",
+		KeySerializer: serializer.String{}, ValueSerializer: serializer.Bytes{}})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func benchLSMMapGet(e *env) ([]Result, error) {
 	waitIdle(idleLimit)
 	storeDir := filepath.Join(e.tmp, "map-store")
 	defer os.RemoveAll(storeDir)
-	store, err := snapshot.NewFileStorage(storeDir)
+	store, err := file.New(storeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +209,7 @@ func benchLSMListAdd(e *env) ([]Result, error) {
 			return 0, err
 		}
 		defer b.Close()
-		st, err := backend.GetListState(b, backend.ListDescriptor[[]byte]{Name: "list", Serializer: backend.BytesSerializer{}})
+		st, err := state.GetListState(b, state.ListDescriptor[[]byte]{Name: "list", Serializer: serializer.Bytes{}})
 		if err != nil {
 			return 0, err
 		}

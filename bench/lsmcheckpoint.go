@@ -16,7 +16,9 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // Units of the LSM checkpoint results.
@@ -399,7 +401,7 @@ func benchLSMRescale(e *env) ([]Result, error) {
 	ctx := context.Background()
 	root := filepath.Join(e.tmp, "rescale")
 	defer os.RemoveAll(root)
-	store, err := snapshot.NewFileStorage(filepath.Join(root, "store"))
+	store, err := file.New(filepath.Join(root, "store"))
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +412,7 @@ func benchLSMRescale(e *env) ([]Result, error) {
 	var handles []snapshot.KeyedStateHandle
 	err = func() error {
 		olds := make([]*lsm.Backend[string], oldP)
-		sts := make([]backend.ValueState[[]byte], oldP)
+		sts := make([]state.ValueState[[]byte], oldP)
 		defer func() {
 			for _, b := range olds {
 				if b != nil {

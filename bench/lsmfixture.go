@@ -14,7 +14,10 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // benchMaxP is the maxParallelism of every LSM backend of the benchmarks.
@@ -29,7 +32,7 @@ func newLSM(c lsmConfig, dir string, p, i int) (*lsm.Backend[string], error) {
 			Subtask:        i,
 			MaxParallelism: benchMaxP,
 			KeyGroups:      backend.KeyGroupRangeForSubtask(benchMaxP, p, i),
-			KeySerializer:  backend.StringSerializer{},
+			KeySerializer:  serializer.String{},
 		},
 		Dir:          dir,
 		CacheSize:    c.cacheBytes,
@@ -38,8 +41,8 @@ func newLSM(c lsmConfig, dir string, p, i int) (*lsm.Backend[string], error) {
 }
 
 // lsmValueState registers the value state of the benchmarks on b.
-func lsmValueState(b *lsm.Backend[string]) (backend.ValueState[[]byte], error) {
-	return backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "value", Serializer: backend.BytesSerializer{}})
+func lsmValueState(b *lsm.Backend[string]) (state.ValueState[[]byte], error) {
+	return state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "value", Serializer: serializer.Bytes{}})
 }
 
 // appendRowKey appends the LSM row key of (key group, state id, key,
@@ -203,11 +206,11 @@ const idleLimit = 20 * time.Second
 // raw Pebble DB with the same rows, and the checkpoints written of it.
 type lsmFixture struct {
 	b    *lsm.Backend[string]
-	st   backend.ValueState[[]byte]
+	st   state.ValueState[[]byte]
 	raw  *rawDB
 	rows [][]byte // row key of dataset key i
 
-	store  *snapshot.FileStorage
+	store  *file.Storage
 	chkID  int64                       // the last checkpoint written and confirmed
 	chkDir string                      // its directory in store
 	last   []snapshot.KeyedStateHandle // its handles
@@ -236,7 +239,7 @@ func (e *env) lsmFixture() (*lsmFixture, error) {
 	if f.st, err = lsmValueState(f.b); err != nil {
 		return nil, err
 	}
-	if f.store, err = snapshot.NewFileStorage(filepath.Join(e.tmp, "lsm-store")); err != nil {
+	if f.store, err = file.New(filepath.Join(e.tmp, "lsm-store")); err != nil {
 		return nil, err
 	}
 	start := time.Now()

@@ -1,5 +1,6 @@
 // Command bench runs the benchmarks of stated against their baselines and
-// writes bench/results.json and bench/README.md (DESIGN.md section 9).
+// writes bench/results.json and bench/README.md, which says what each metric
+// measures.
 //
 //	go run ./bench            # full set, at most 10 minutes
 //	go run ./bench -quick     # same set, fewer rounds, at most 60 s

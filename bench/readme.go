@@ -188,7 +188,7 @@ that discards; checkpoints go to a local directory):
   alignment, the sources' state, ` + "`_metadata`" + `, and the job's own work running
   alongside.
 
-S3 (` + "`snapshot.S3Storage`" + ` on a real MinIO server that the runner starts on a
+S3 (` + "`s3.Storage`" + ` on a real MinIO server that the runner starts on a
 loopback port with its data in the run's temporary directory and stops at the
 end; ` + "`make bench`" + ` installs the pinned binary into ` + "`tools/bin`" + `, and without it the
 S3 metrics fail saying so). An LSM backend holds 1M keys (200k in quick mode,

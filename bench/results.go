@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// Result is one metric measured against its baseline, in the format of
-// DESIGN.md section 9.
+// Result is one metric measured against its baseline, as bench/results.json
+// holds it (bench/README.md).
 type Result struct {
 	Metric        string         `json:"metric"`
 	Value         float64        `json:"value"`

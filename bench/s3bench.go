@@ -19,6 +19,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/internal/minio"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -36,7 +37,7 @@ const s3PartSize = 16 << 20
 // client on its bucket, and an LSM backend loaded with s3.keys keys.
 type s3Fixture struct {
 	srv   *minio.Server
-	store *snapshot.S3Storage
+	store *s3.Storage
 	raw   *miniogo.Client
 	b     *lsm.Backend[string]
 	// setup is the savepoint written before the timed rounds: the
@@ -72,10 +73,10 @@ func newS3Fixture(e *env, dir string) (f *s3Fixture, err error) {
 	if err := os.MkdirAll(spool, 0o755); err != nil {
 		return f, err
 	}
-	f.store, err = snapshot.NewS3Storage(ctx, f.srv.Bucket, "bench", snapshot.S3Options{
+	f.store, err = s3.New(ctx, f.srv.Bucket, "bench", s3.Options{
 		Endpoint: f.srv.Endpoint, AccessKey: f.srv.AccessKey, SecretKey: f.srv.SecretKey,
 		PathStyle: true, PartSize: s3PartSize, Concurrency: 4, SpoolDir: spool,
-		Checksum: snapshot.S3ChecksumTrailer,
+		Checksum: s3.ChecksumTrailer,
 	})
 	if err != nil {
 		return f, err

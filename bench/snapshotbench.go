@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -36,7 +37,7 @@ func benchSnapshotSync(e *env) ([]Result, error) {
 	}
 	d := e.dataset()
 	c := e.cfg
-	store, err := snapshot.NewFileStorage(filepath.Join(e.tmp, "sync"))
+	store, err := file.New(filepath.Join(e.tmp, "sync"))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func benchSnapshotSync(e *env) ([]Result, error) {
 
 // writeAndRemove writes a capture under dir of store, then removes what
 // it wrote.
-func writeAndRemove(store *snapshot.FileStorage, capt backend.SnapshotCapture, dir string) error {
+func writeAndRemove(store *file.Storage, capt backend.SnapshotCapture, dir string) error {
 	handles, err := writeCapture(store, capt, dir)
 	if err != nil {
 		return err
@@ -123,7 +124,7 @@ func writeAndRemove(store *snapshot.FileStorage, capt backend.SnapshotCapture, d
 }
 
 // writeCapture writes a capture under dir of store.
-func writeCapture(store *snapshot.FileStorage, capt backend.SnapshotCapture, dir string) ([]snapshot.KeyedStateHandle, error) {
+func writeCapture(store *file.Storage, capt backend.SnapshotCapture, dir string) ([]snapshot.KeyedStateHandle, error) {
 	return capt.Write(context.Background(), backend.SnapshotTarget{Store: store, Dir: dir, FilePrefix: "bench-0"})
 }
 
@@ -139,7 +140,7 @@ func handlesSize(handles []snapshot.KeyedStateHandle) int64 {
 }
 
 // removeCapture deletes the files of handles and the directory dir.
-func removeCapture(store *snapshot.FileStorage, dir string, handles []snapshot.KeyedStateHandle) error {
+func removeCapture(store *file.Storage, dir string, handles []snapshot.KeyedStateHandle) error {
 	for _, h := range handles {
 		for _, fr := range h.Files {
 			if err := store.Delete(context.Background(), dir+"/"+fr.Path); err != nil {
@@ -159,7 +160,7 @@ func benchSnapshotWrite(e *env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := snapshot.NewFileStorage(filepath.Join(e.tmp, "write"))
+	store, err := file.New(filepath.Join(e.tmp, "write"))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -22,21 +24,21 @@ var benchTTL = &ttl.Config{TTL: time.Hour}
 
 // ttlValueDescriptors are the two value states the get benchmarks compare:
 // the same serializer, one with benchTTL.
-func ttlValueDescriptors() (plain, withTTL backend.ValueDescriptor[[]byte]) {
-	plain = backend.ValueDescriptor[[]byte]{Name: "value", Serializer: backend.BytesSerializer{}}
-	withTTL = backend.ValueDescriptor[[]byte]{Name: "value.ttl", Serializer: backend.BytesSerializer{}, TTL: benchTTL}
+func ttlValueDescriptors() (plain, withTTL state.ValueDescriptor[[]byte]) {
+	plain = state.ValueDescriptor[[]byte]{Name: "value", Serializer: serializer.Bytes{}}
+	withTTL = state.ValueDescriptor[[]byte]{Name: "value.ttl", Serializer: serializer.Bytes{}, TTL: benchTTL}
 	return plain, withTTL
 }
 
 // loadTTLPair registers both states of ttlValueDescriptors on b and loads
 // the first n dataset keys into each, alternating, so that neither state
 // sits apart in memory or on disk.
-func loadTTLPair(e *env, b backend.KeyedBackend[string], n int) (plain, withTTL backend.ValueState[[]byte], err error) {
+func loadTTLPair(e *env, b backend.KeyedBackend[string], n int) (plain, withTTL state.ValueState[[]byte], err error) {
 	pd, td := ttlValueDescriptors()
-	if plain, err = backend.GetValueState(b, pd); err != nil {
+	if plain, err = state.GetValueState(b, pd); err != nil {
 		return nil, nil, err
 	}
-	if withTTL, err = backend.GetValueState(b, td); err != nil {
+	if withTTL, err = state.GetValueState(b, td); err != nil {
 		return nil, nil, err
 	}
 	d := e.dataset()
@@ -115,14 +117,14 @@ func benchLSMTTLSweep(e *env) ([]Result, error) {
 	start := clock.Now()
 	b, err := lsm.New(lsm.Options[string]{
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "bench", MaxParallelism: benchMaxP,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: benchMaxP - 1}, KeySerializer: backend.StringSerializer{}, Clock: clock},
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: benchMaxP - 1}, KeySerializer: serializer.String{}, Clock: clock},
 		Dir: filepath.Join(e.tmp, "lsm-ttl-sweep"), CacheSize: c.cacheBytes, MemTableSize: c.memTableBytes,
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	st, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "session", Serializer: backend.BytesSerializer{},
+	st, err := state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "session", Serializer: serializer.Bytes{},
 		TTL: &ttl.Config{TTL: 10 * time.Second, Cleanup: ttl.Cleanup{Background: ttl.BackgroundCleanup{Interval: time.Hour}}}})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -17,7 +18,7 @@ func TestSnapshotCompression(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out")
 			run(t, countingJob(testConfig(t, dir, config.KeyCompression, c), 1000, out))
-			store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+			store, err := file.New(filepath.Join(dir, "checkpoints"))
 			if err != nil {
 				t.Fatal(err)
 			}

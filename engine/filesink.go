@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // WriteLines ends s in an exactly-once file sink that writes each record
@@ -58,7 +60,7 @@ const (
 	hiddenPartPrefix  = "." + partPrefix
 )
 
-var pendingFileSerializer = backend.JSONSerializer[pendingFile]{TypeName: "stated.engine.PendingFile"}
+var pendingFileSerializer = serializer.JSON[pendingFile]{TypeName: "stated.engine.PendingFile"}
 
 type fileSink struct {
 	baseOperator
@@ -66,12 +68,12 @@ type fileSink struct {
 	dir     string
 	run     string
 	subtask int
-	states  *backend.OperatorStates
-	state   *backend.ListOperatorState[pendingFile]
+	states  *state.OperatorStates
+	state   *state.ListOperatorState[pendingFile]
 	pending []pendingFile
 	// parts holds the coverage record; inherited is the record of the
 	// restored snapshot, which subtask 0 carries on.
-	parts     *backend.ListOperatorState[committedPart]
+	parts     *state.ListOperatorState[committedPart]
 	inherited []committedPart
 	// lock is the run's lock of dir; nothing is committed once it is lost.
 	lock snapshot.Lease
@@ -97,7 +99,7 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	states, err := backend.NewOperatorStates(backend.OperatorOptions{
+	states, err := state.NewOperatorStates(state.OperatorOptions{
 		OperatorUID: uid, Subtask: env.subtask, Parallelism: env.parallelism,
 		Compression: env.rt.cfg.Compression, Logger: env.logger(),
 	})
@@ -111,11 +113,11 @@ func openFileSink(env *opEnv, dir string) (*fileSink, error) {
 	}
 	// The pending files are union state: every subtask sees all of them,
 	// and subtask 0 commits them before any subtask writes.
-	st, err := backend.GetUnionListOperatorState(states, pendingFilesState, pendingFileSerializer)
+	st, err := state.GetUnionListOperatorState(states, pendingFilesState, pendingFileSerializer)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
 	}
-	parts, err := backend.GetUnionListOperatorState(states, committedPartsState, committedPartSerializer)
+	parts, err := state.GetUnionListOperatorState(states, committedPartsState, committedPartSerializer)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
 	}
@@ -160,7 +162,7 @@ func commitFiles(dir string, files []pendingFile) error {
 			return fmt.Errorf("commit: %w", err)
 		}
 	}
-	return snapshot.SyncDir(dir)
+	return file.SyncDir(dir)
 }
 
 // removeUncommitted removes the hidden part files of earlier runs: output

@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 var backends = []string{"hashmap", "lsm"}
@@ -62,14 +63,14 @@ func (c *collector[T]) all() []T {
 
 // countFn counts the records of each key and emits "key=count".
 type countFn struct {
-	count backend.ValueState[int64]
+	count state.ValueState[int64]
 }
 
 func newCountFn() KeyedProcessFunction[string, string, string] { return &countFn{} }
 
 func (c *countFn) Open(rc *RuntimeContext[string]) error {
 	var err error
-	c.count, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}})
+	c.count, err = state.GetValueState(rc.Backend, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}})
 	return err
 }
 
@@ -83,8 +84,6 @@ func (c *countFn) ProcessElement(ctx *Context[string, string], in string) error 
 	return c.count.Update(n)
 }
 
-func (c *countFn) OnTimer(*Context[string, string], int64, TimeDomain) error { return nil }
-
 // keyOf is the key of record i of the counting jobs.
 func keyOf(i int64) string { return "k" + strconv.FormatInt(i%37, 10) }
 
@@ -92,7 +91,7 @@ func keyOf(i int64) string { return "k" + strconv.FormatInt(i%37, 10) }
 func countingJob(cfg *config.Job, records int64, out string, opts ...SourceOption) *Job {
 	j := New(Options{Config: cfg})
 	src := FromSource(j, "source", Generate(records, keyOf), opts...)
-	counts := Process(KeyBy(src, func(s string) string { return s }, backend.StringSerializer{}), "count", newCountFn)
+	counts := Process(KeyBy(src, func(s string) string { return s }, serializer.String{}), "count", newCountFn)
 	WriteLines(counts, "sink", out)
 	return j
 }

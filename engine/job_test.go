@@ -14,6 +14,8 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -175,7 +177,7 @@ func TestFailedCheckpointsDoNotStopTheJob(t *testing.T) {
 				}
 				checkCounts(t, out, records)
 				// The failed checkpoints left no _metadata and no files.
-				store, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+				store, err := file.New(filepath.Join(dir, "checkpoints"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -226,7 +228,7 @@ func TestRestoreRefusals(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	run(t, countingJob(testConfig(t, dir), 300, out))
 	chk := func() string {
-		store, _ := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+		store, _ := file.New(filepath.Join(dir, "checkpoints"))
 		d, _, err := snapshot.LatestCheckpoint(context.Background(), store, "test")
 		if err != nil {
 			t.Fatal(err)
@@ -269,7 +271,7 @@ func TestInvalidJobs(t *testing.T) {
 	cases := map[string]func(j *Job){
 		"missing uid": func(j *Job) {
 			s := FromSource(j, "src", Generate(1, keyOf))
-			Process(KeyBy(s, func(s string) string { return s }, backend.StringSerializer{}), "", newCountFn)
+			Process(KeyBy(s, func(s string) string { return s }, serializer.String{}), "", newCountFn)
 		},
 		"duplicate uid": func(j *Job) {
 			s := FromSource(j, "x", Generate(1, keyOf))
@@ -279,7 +281,7 @@ func TestInvalidJobs(t *testing.T) {
 		"empty job": func(*Job) {},
 		"bad window": func(j *Job) {
 			s := AssignTimestamps(FromSource(j, "src", Generate(1, func(i int64) int64 { return i })), "ts", func(v int64) int64 { return v }, 0)
-			WindowAggregate(KeyBy(s, func(v int64) int64 { return v }, backend.Int64Serializer{}), "w", TumblingWindows(0), sumAgg{}, backend.Int64Serializer{})
+			WindowAggregate(KeyBy(s, func(v int64) int64 { return v }, serializer.Int64{}), "w", TumblingWindows(0), sumAgg{}, serializer.Int64{})
 		},
 	}
 	for name, build := range cases {

@@ -8,12 +8,14 @@ import (
 	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/backend/lsm"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // newKeyedBackend creates the backend of state.backend.type for one
 // subtask of a keyed operator and restores it.
-func newKeyedBackend[K comparable](env *opEnv, keySer backend.Serializer[K]) (backend.KeyedBackend[K], error) {
+func newKeyedBackend[K comparable](env *opEnv, keySer serializer.Serializer[K]) (backend.KeyedBackend[K], error) {
 	cfg := env.rt.cfg
 	opts := backend.KeyedOptions[K]{
 		OperatorUID:    env.node.uid,
@@ -58,15 +60,15 @@ type keyedBase[K comparable] struct {
 	uid     string
 	logger  *slog.Logger
 	backend backend.KeyedBackend[K]
-	timers  *backend.TimerService[K]
+	timers  *state.TimerService[K]
 }
 
-func openKeyedBase[K comparable](env *opEnv, keySer backend.Serializer[K]) (*keyedBase[K], error) {
+func openKeyedBase[K comparable](env *opEnv, keySer serializer.Serializer[K]) (*keyedBase[K], error) {
 	b, err := newKeyedBackend(env, keySer)
 	if err != nil {
 		return nil, err
 	}
-	timers, err := backend.NewTimerService(b)
+	timers, err := state.NewTimerService(b)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("operator %q: %w", env.node.uid, err)

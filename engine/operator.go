@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // operator is one operator instance of one subtask. Its methods are called
@@ -39,7 +40,7 @@ type operatorCapture struct {
 	// keyed is nil for operators without keyed state.
 	keyed backend.SnapshotCapture
 	// operator is nil for operators without operator state.
-	operator *backend.OperatorSnapshot
+	operator *state.OperatorSnapshot
 	// prepare, if set, runs first in the asynchronous phase (e.g. the file
 	// sink makes its pending files durable).
 	prepare func() error

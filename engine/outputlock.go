@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -25,7 +26,7 @@ const outputLeaseName = "_sink.lease"
 type outputLocks struct {
 	mu     sync.Mutex
 	leases map[string]snapshot.Lease // by absolute directory
-	stores []*snapshot.FileStorage
+	stores []*file.Storage
 }
 
 // hold takes the lock of the output directory dir (absolute) for the run,
@@ -38,7 +39,7 @@ func (l *outputLocks) hold(ctx context.Context, r *runtime, uid, dir string) (sn
 	if lease, ok := l.leases[dir]; ok {
 		return lease, nil
 	}
-	store, err := snapshot.NewFileStorage(dir)
+	store, err := file.New(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", uid, err)
 	}

@@ -5,21 +5,35 @@ import (
 	"fmt"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/state"
 )
 
 // KeyedProcessFunction processes the records of a keyed stream one key at
-// a time, with keyed state and timers.
+// a time, with keyed state. A function that registers timers also
+// implements TimerHandler.
 type KeyedProcessFunction[K comparable, IN, OUT any] interface {
 	// Open is called once per subtask before any record, after the state
-	// is restored: create the states here with backend.GetValueState and
+	// is restored: create the states here with state.GetValueState and
 	// its siblings on rc.Backend.
 	Open(rc *RuntimeContext[K]) error
 	// ProcessElement handles one record; the backend's current key is the
 	// record's key.
 	ProcessElement(ctx *Context[K, OUT], in IN) error
+}
+
+// TimerHandler is the optional interface of a KeyedProcessFunction that
+// registers timers; the engine finds it by type assertion. A function
+// without it cannot register a timer (the Context's Register methods fail
+// with ErrNoTimerHandler), and a timer restored for it fails the job with
+// that error when it fires, rather than being dropped.
+type TimerHandler[K comparable, OUT any] interface {
 	// OnTimer handles a timer of the current key that fired.
 	OnTimer(ctx *Context[K, OUT], timestamp int64, domain TimeDomain) error
 }
+
+// ErrNoTimerHandler: a keyed function that does not implement
+// TimerHandler registered a timer, or one of its restored timers fired.
+var ErrNoTimerHandler = errors.New("keyed function without OnTimer (engine.TimerHandler)")
 
 // TimeDomain says which clock a timer follows.
 type TimeDomain uint8
@@ -44,7 +58,8 @@ type RuntimeContext[K comparable] struct {
 type Context[K comparable, OUT any] struct {
 	key       K
 	timestamp int64
-	timers    *backend.TimerService[K]
+	timers    *state.TimerService[K]
+	noTimers  bool // the function is no TimerHandler
 	now       func() int64
 	out       output
 	err       error
@@ -74,12 +89,18 @@ func (c *Context[K, OUT]) Emit(v OUT) {
 // RegisterEventTimeTimer registers a timer of the current key at ts; it
 // fires once the watermark reaches ts. Registering it twice is a no-op.
 func (c *Context[K, OUT]) RegisterEventTimeTimer(ts int64) error {
+	if c.noTimers {
+		return ErrNoTimerHandler
+	}
 	return c.timers.RegisterEventTimeTimer("", ts)
 }
 
 // RegisterProcessingTimeTimer registers a processing-time timer of the
 // current key at ts (milliseconds).
 func (c *Context[K, OUT]) RegisterProcessingTimeTimer(ts int64) error {
+	if c.noTimers {
+		return ErrNoTimerHandler
+	}
 	return c.timers.RegisterProcessingTimeTimer("", ts)
 }
 
@@ -104,8 +125,9 @@ func Process[K comparable, IN, OUT any](ks KeyedStream[K, IN], uid string, newFn
 			return nil, err
 		}
 		fn := newFn()
-		op := &processOp[K, IN, OUT]{keyedBase: base, fn: fn}
-		op.ctx = Context[K, OUT]{timers: base.timers, out: env.out, now: env.rt.nowMillis}
+		onTimer, _ := fn.(TimerHandler[K, OUT])
+		op := &processOp[K, IN, OUT]{keyedBase: base, fn: fn, onTimer: onTimer}
+		op.ctx = Context[K, OUT]{timers: base.timers, noTimers: onTimer == nil, out: env.out, now: env.rt.nowMillis}
 		if err := fn.Open(&RuntimeContext[K]{Backend: base.backend, Subtask: env.subtask, Parallelism: env.parallelism}); err != nil {
 			base.close()
 			return nil, openError(uid, err)
@@ -127,8 +149,9 @@ func openError(uid string, err error) error {
 
 type processOp[K comparable, IN, OUT any] struct {
 	*keyedBase[K]
-	fn  KeyedProcessFunction[K, IN, OUT]
-	ctx Context[K, OUT]
+	fn      KeyedProcessFunction[K, IN, OUT]
+	onTimer TimerHandler[K, OUT] // nil: fn registers no timers
+	ctx     Context[K, OUT]
 }
 
 func (p *processOp[K, IN, OUT]) processRecord(r record) error {
@@ -148,7 +171,10 @@ func (p *processOp[K, IN, OUT]) fire(domain TimeDomain) func(backend.Timer[K]) e
 		if domain == ProcessingTime {
 			p.ctx.timestamp = NoTimestamp
 		}
-		if err := p.fn.OnTimer(&p.ctx, t.Timestamp, domain); err != nil {
+		if p.onTimer == nil {
+			return fmt.Errorf("operator %q: a restored timer of key %v fired: %w", p.uid, t.Key, ErrNoTimerHandler)
+		}
+		if err := p.onTimer.OnTimer(&p.ctx, t.Timestamp, domain); err != nil {
 			return fmt.Errorf("operator %q: timer: %w", p.uid, err)
 		}
 		return p.ctx.err

@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
 // ckptStore opens the checkpoint storage of a test job under dir.
-func ckptStore(t *testing.T, dir string) *snapshot.FileStorage {
+func ckptStore(t *testing.T, dir string) *file.Storage {
 	t.Helper()
-	s, err := snapshot.NewFileStorage(filepath.Join(dir, "checkpoints"))
+	s, err := file.New(filepath.Join(dir, "checkpoints"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +249,7 @@ func TestRestoreLegacySinkState(t *testing.T) {
 func withoutRecord(t *testing.T, sp string) string {
 	t.Helper()
 	ctx := context.Background()
-	src, name, err := snapshot.OpenSnapshotPath(ctx, sp, snapshot.StorageOptions{})
+	src, name, err := providers.OpenSnapshotPath(ctx, sp, providers.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

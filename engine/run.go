@@ -13,6 +13,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/incremental"
+	"github.com/stated-io/stated/providers"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -87,7 +88,7 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 		return nil, "", "", fmt.Errorf("%w: execution.checkpointing.savepoint-dir is not set", ErrConfig)
 	}
 	if r.spStore == nil {
-		s, err := snapshot.OpenStorage(ctx, root, r.cfg.StorageOptions())
+		s, err := providers.Open(ctx, root, r.cfg.StorageOptions())
 		if err != nil {
 			return nil, "", "", err
 		}
@@ -98,7 +99,7 @@ func (r *runtime) savepointTarget(ctx context.Context) (snapshot.Storage, string
 		job6 = job6[:6]
 	}
 	dir := "savepoint-" + job6 + "-" + randomSuffix(12)
-	if loc, err := snapshot.ParseLocation(root); err == nil && loc.Scheme == "file" {
+	if loc, err := providers.ParseLocation(root); err == nil && loc.Scheme == "file" {
 		root = loc.Path // absolute: the location goes into a savepoint pointer
 	}
 	return r.spStore, dir, strings.TrimSuffix(root, "/") + "/" + dir, nil
@@ -141,10 +142,11 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	rt := &runtime{job: j, cfg: cfg, logger: j.opts.Logger, now: j.opts.Now, runID: randomSuffix(8), jobID: cfg.Name,
 		parallelism: cfg.Parallelism, maxParallelism: cfg.MaxParallelism, ckptRoot: cfg.CheckpointDir, limiters: map[*node]*rateLimiter{}}
 	if !cfg.MaxParallelismSet {
-		// DESIGN.md section 2; a restore adopts the stored value instead.
+		// The default of backend/FORMAT.md ("Key groups"); a restore adopts
+		// the stored value instead.
 		rt.maxParallelism = backend.DefaultMaxParallelism(cfg.Parallelism)
 	}
-	if rt.ckptStore, err = snapshot.OpenStorage(ctx, cfg.CheckpointDir, cfg.StorageOptions()); err != nil {
+	if rt.ckptStore, err = providers.Open(ctx, cfg.CheckpointDir, cfg.StorageOptions()); err != nil {
 		return nil, fmt.Errorf("execution.checkpointing.dir: %w", err)
 	}
 	defer rt.ckptStore.Close()
@@ -272,7 +274,7 @@ func checkRunnable(cfg *config.Job) error {
 	for _, l := range []struct{ key, value string }{
 		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
 	} {
-		if loc, err := snapshot.ParseLocation(l.value); err == nil && loc.Scheme == "stated" {
+		if loc, err := providers.ParseLocation(l.value); err == nil && loc.Scheme == "stated" {
 			errs = append(errs, fmt.Errorf("%w: %s %q: stated:// locations need the stated service, which does not exist yet (the next release adds it): use a path, file:// or s3:// for now", ErrConfig, l.key, l.value))
 		}
 	}
@@ -501,7 +503,7 @@ func (r *runtime) resolveRestore(ctx context.Context) (*restoredSnapshot, error)
 // the newest exists but cannot be read: falling back to an older one
 // would duplicate the output committed after it.
 func (r *runtime) openLatest(ctx context.Context) (*snapshot.OpenedRestorePoint, error) {
-	pt, incomplete, err := snapshot.OpenLatestRestorePoint(ctx, r.ckptStore, r.jobID, r.cfg.StorageOptions())
+	pt, incomplete, err := snapshot.OpenLatestRestorePoint(ctx, r.ckptStore, r.jobID, providers.SnapshotOpener(r.cfg.StorageOptions()))
 	for _, in := range incomplete {
 		r.logger.Info("skipping an incomplete checkpoint (no _metadata: the process stopped before it completed)", "checkpoint", r.ckptLocation(in.Name))
 	}
@@ -543,11 +545,11 @@ func (r *runtime) unreadableLatest(ue *snapshot.UnreadableRestorePointError) err
 }
 
 // open reads the _metadata of a restore path given as a path or URL.
-func (rs *restoredSnapshot) open(ctx context.Context, p string, opts snapshot.StorageOptions) error {
-	if _, err := snapshot.ParseLocation(p); err != nil {
+func (rs *restoredSnapshot) open(ctx context.Context, p string, opts providers.Options) error {
+	if _, err := providers.ParseLocation(p); err != nil {
 		return fmt.Errorf("%w: execution.state-recovery.path: %w", ErrConfig, err)
 	}
-	store, name, err := snapshot.OpenSnapshotPath(ctx, p, opts)
+	store, name, err := providers.OpenSnapshotPath(ctx, p, opts)
 	if err != nil {
 		return restorePathError(p, err)
 	}
@@ -572,11 +574,11 @@ func restorePathError(p string, err error) error {
 // sameCheckpoint reports whether the restored directory is checkpoint
 // md.CheckpointID of jobID under the checkpoint root.
 func sameCheckpoint(ckptRoot, jobID string, rs *restoredSnapshot) bool {
-	root, err := snapshot.ParseLocation(ckptRoot)
+	root, err := providers.ParseLocation(ckptRoot)
 	if err != nil {
 		return false
 	}
-	restored, err := snapshot.ParseLocation(rs.location)
+	restored, err := providers.ParseLocation(rs.location)
 	if err != nil {
 		return false
 	}

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine/config"
-	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 )
 
 // ErrUncoveredOutput is wrapped by the error of a start that the
@@ -35,7 +35,7 @@ type committedPart struct {
 
 const committedPartsState = "committed-parts"
 
-var committedPartSerializer = backend.JSONSerializer[committedPart]{TypeName: "stated.engine.CommittedPart"}
+var committedPartSerializer = serializer.JSON[committedPart]{TypeName: "stated.engine.CommittedPart"}
 
 // partKey names the part files of one run and subtask of the sink.
 type partKey struct {
@@ -210,7 +210,7 @@ func moveAside(dir, aside string, files []partFile) error {
 	if err := os.Mkdir(aside, 0o755); err != nil {
 		return fmt.Errorf("move aside: %w", err)
 	}
-	if err := snapshot.SyncDir(dir); err != nil {
+	if err := file.SyncDir(dir); err != nil {
 		return fmt.Errorf("move aside: %w", err)
 	}
 	for _, f := range files {
@@ -218,10 +218,10 @@ func moveAside(dir, aside string, files []partFile) error {
 			return fmt.Errorf("move aside: %w", err)
 		}
 	}
-	if err := snapshot.SyncDir(aside); err != nil {
+	if err := file.SyncDir(aside); err != nil {
 		return fmt.Errorf("move aside: %w", err)
 	}
-	if err := snapshot.SyncDir(dir); err != nil {
+	if err := file.SyncDir(dir); err != nil {
 		return fmt.Errorf("move aside: %w", err)
 	}
 	return nil

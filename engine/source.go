@@ -8,7 +8,8 @@ import (
 	"io"
 	"slices"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // Split is a part of a source's input that one subtask reads, and how far
@@ -97,21 +98,21 @@ type sourceOperator interface {
 
 const splitsStateName = "splits"
 
-var splitSerializer = backend.JSONSerializer[Split]{TypeName: "stated.engine.Split"}
+var splitSerializer = serializer.JSON[Split]{TypeName: "stated.engine.Split"}
 
 type sourceOp[T any] struct {
 	baseOperator
 	ctx    context.Context
 	uid    string
 	src    Source[T]
-	states *backend.OperatorStates
-	state  *backend.ListOperatorState[Split]
+	states *state.OperatorStates
+	state  *state.ListOperatorState[Split]
 	splits []Split // unread splits; splits[0] is being read
 	reader SplitReader[T]
 }
 
 func openSource[T any](env *opEnv, src Source[T]) (*sourceOp[T], error) {
-	states, err := backend.NewOperatorStates(backend.OperatorOptions{
+	states, err := state.NewOperatorStates(state.OperatorOptions{
 		OperatorUID: env.node.uid, Subtask: env.subtask, Parallelism: env.parallelism,
 		Compression: env.rt.cfg.Compression, Logger: env.logger(),
 	})
@@ -124,7 +125,7 @@ func openSource[T any](env *opEnv, src Source[T]) (*sourceOp[T], error) {
 			return nil, err // names the operator
 		}
 	}
-	st, err := backend.GetListOperatorState(states, splitsStateName, splitSerializer)
+	st, err := state.GetListOperatorState(states, splitsStateName, splitSerializer)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", env.node.uid, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 )
 
 // Stream is a stream of T in a job.
@@ -145,13 +145,13 @@ func (o *timestampOp[T]) onProcessingTime(int64) error {
 type KeyedStream[K comparable, T any] struct {
 	stream Stream[T]
 	sel    *keySelector
-	keySer backend.Serializer[K]
+	keySer serializer.Serializer[K]
 }
 
 // KeyBy partitions s by the key that key returns; ks serializes keys for
 // hashing to key groups and for snapshots, so it must be deterministic
 // and must not change between a snapshot and its restore.
-func KeyBy[T any, K comparable](s Stream[T], key func(T) K, ks backend.Serializer[K]) KeyedStream[K, T] {
+func KeyBy[T any, K comparable](s Stream[T], key func(T) K, ks serializer.Serializer[K]) KeyedStream[K, T] {
 	sel := &keySelector{
 		extract: func(v any) any { return key(v.(T)) },
 		keyBytes: func(dst []byte, k any) ([]byte, error) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // Window is an event-time interval [Start, End) in milliseconds.
@@ -29,7 +31,7 @@ func (w Window) namespace() string {
 
 func windowOfNamespace(ns string) (Window, error) {
 	if len(ns) != 16 {
-		return Window{}, fmt.Errorf("window namespace of %d bytes, want 16: %w", len(ns), backend.ErrDecode)
+		return Window{}, fmt.Errorf("window namespace of %d bytes, want 16: %w", len(ns), serializer.ErrDecode)
 	}
 	return Window{int64(binary.BigEndian.Uint64([]byte(ns[:8]))), int64(binary.BigEndian.Uint64([]byte(ns[8:])))}, nil
 }
@@ -100,9 +102,9 @@ type WindowResult[K comparable, OUT any] struct {
 // accSer serializes accumulators for the state backend. agg.Add and
 // agg.Merge may modify the accumulator they are given (Merge its first):
 // on backends that share stored objects with checkpoints in flight (heap)
-// they are given copies (backend.Cloner), so a checkpoint holds exactly
+// they are given copies (serializer.Cloner), so a checkpoint holds exactly
 // the records before its barrier.
-func WindowAggregate[K comparable, IN, ACC, OUT any](ks KeyedStream[K, IN], uid string, assigner WindowAssigner, agg backend.AggregateFunction[IN, ACC, OUT], accSer backend.Serializer[ACC]) Stream[WindowResult[K, OUT]] {
+func WindowAggregate[K comparable, IN, ACC, OUT any](ks KeyedStream[K, IN], uid string, assigner WindowAssigner, agg state.AggregateFunction[IN, ACC, OUT], accSer serializer.Serializer[ACC]) Stream[WindowResult[K, OUT]] {
 	j := ks.stream.job
 	if assigner == nil {
 		j.fail(fmt.Errorf("%w: window %q has no assigner", ErrInvalidJob, uid))
@@ -133,18 +135,18 @@ func WindowAggregate[K comparable, IN, ACC, OUT any](ks KeyedStream[K, IN], uid 
 }
 
 // newWindowOp registers the window states in the backend of base.
-func newWindowOp[K comparable, IN, ACC, OUT any](base *keyedBase[K], assigner WindowAssigner, agg backend.AggregateFunction[IN, ACC, OUT], accSer backend.Serializer[ACC]) (*windowOp[K, IN, ACC, OUT], error) {
-	acc, err := backend.GetValueState(base.backend, backend.ValueDescriptor[ACC]{Name: "window-contents", Serializer: accSer})
+func newWindowOp[K comparable, IN, ACC, OUT any](base *keyedBase[K], assigner WindowAssigner, agg state.AggregateFunction[IN, ACC, OUT], accSer serializer.Serializer[ACC]) (*windowOp[K, IN, ACC, OUT], error) {
+	acc, err := state.GetValueState(base.backend, state.ValueDescriptor[ACC]{Name: "window-contents", Serializer: accSer})
 	if err != nil {
 		return nil, fmt.Errorf("operator %q: %w", base.uid, err)
 	}
 	op := &windowOp[K, IN, ACC, OUT]{keyedBase: base, assigner: assigner, agg: agg, acc: acc,
 		own: func(a ACC) (ACC, error) { return a, nil }}
-	if _, shares := base.backend.(backend.ObjectBackend[K]); shares {
-		op.own = backend.Cloner(accSer)
+	if _, shares := base.backend.Capability().Objects(); shares {
+		op.own = serializer.Cloner(accSer)
 	}
 	if assigner.merging() {
-		op.sessions, err = backend.GetValueState(base.backend, backend.ValueDescriptor[[]Window]{Name: "window-sessions", Serializer: windowsSerializer{}})
+		op.sessions, err = state.GetValueState(base.backend, state.ValueDescriptor[[]Window]{Name: "window-sessions", Serializer: windowsSerializer{}})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: %w", base.uid, err)
 		}
@@ -155,8 +157,8 @@ func newWindowOp[K comparable, IN, ACC, OUT any](base *keyedBase[K], assigner Wi
 type windowOp[K comparable, IN, ACC, OUT any] struct {
 	*keyedBase[K]
 	assigner WindowAssigner
-	agg      backend.AggregateFunction[IN, ACC, OUT]
-	acc      backend.ValueState[ACC]
+	agg      state.AggregateFunction[IN, ACC, OUT]
+	acc      state.ValueState[ACC]
 	// own returns an accumulator read from acc that Add and Merge may
 	// modify in place: a copy on backends that share stored objects with
 	// their snapshots (heap), else the accumulator itself (it was decoded
@@ -164,7 +166,7 @@ type windowOp[K comparable, IN, ACC, OUT any] struct {
 	own func(ACC) (ACC, error)
 	// sessions holds, per key, the active session windows (merging
 	// assigners only).
-	sessions backend.ValueState[[]Window]
+	sessions state.ValueState[[]Window]
 	// late counts records dropped because their window had fired.
 	late int64
 }
@@ -369,7 +371,7 @@ func (windowsSerializer) Append(dst []byte, ws []Window) ([]byte, error) {
 
 func (windowsSerializer) Decode(b []byte) ([]Window, error) {
 	if len(b)%16 != 0 {
-		return nil, fmt.Errorf("session windows of %d bytes: %w", len(b), backend.ErrDecode)
+		return nil, fmt.Errorf("session windows of %d bytes: %w", len(b), serializer.ErrDecode)
 	}
 	ws := make([]Window, len(b)/16)
 	for i := range ws {
@@ -378,10 +380,10 @@ func (windowsSerializer) Decode(b []byte) ([]Window, error) {
 	return ws, nil
 }
 
-func (windowsSerializer) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "stated.engine.SessionWindows", Version: 1}
+func (windowsSerializer) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "stated.engine.SessionWindows", Version: 1}
 }
 
-func (s windowsSerializer) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[[]Window] {
-	return backend.SameSerializer[[]Window](s.Snapshot(), old)
+func (s windowsSerializer) Compatibility(old serializer.Snapshot) serializer.Compatibility[[]Window] {
+	return serializer.Same[[]Window](s.Snapshot(), old)
 }

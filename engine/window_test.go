@@ -14,6 +14,8 @@ import (
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // event is a record of the window tests: a key, a timestamp and a value.
@@ -108,9 +110,9 @@ func TestWindows(t *testing.T) {
 				j := New(Options{Config: testConfig(t, dir, config.KeyBackendType, b, config.KeyParallelism, "3")})
 				src := AssignTimestamps(FromSource(j, "events", Generate(records, gen), WithRate(20000)), "timestamps",
 					func(e event) int64 { return e.TS }, maxDisorder*time.Millisecond)
-				ks := KeyBy(src, func(e event) string { return e.Key }, backend.StringSerializer{})
+				ks := KeyBy(src, func(e event) string { return e.Key }, serializer.String{})
 				var got collector[WindowResult[string, int64]]
-				ForEach(WindowAggregate(ks, "windows", assigner, eventSum{}, backend.Int64Serializer{}), "collect", got.add)
+				ForEach(WindowAggregate(ks, "windows", assigner, eventSum{}, serializer.Int64{}), "collect", got.add)
 				run(t, j)
 
 				have := map[windowKey]int64{}
@@ -154,8 +156,8 @@ func TestWindowRestore(t *testing.T) {
 		j := New(Options{Config: testConfig(t, dir, kv...)})
 		src := AssignTimestamps(FromSource(j, "events", Generate(records, gen), WithRate(6000)), "timestamps",
 			func(e event) int64 { return e.TS }, maxDisorder*time.Millisecond)
-		ks := KeyBy(src, func(e event) string { return e.Key }, backend.StringSerializer{})
-		lines := Map(WindowAggregate(ks, "windows", assigner, eventSum{}, backend.Int64Serializer{}), "format",
+		ks := KeyBy(src, func(e event) string { return e.Key }, serializer.String{})
+		lines := Map(WindowAggregate(ks, "windows", assigner, eventSum{}, serializer.Int64{}), "format",
 			func(r WindowResult[string, int64]) (string, error) {
 				return fmt.Sprintf("%s %d %d=%d", r.Key, r.Window.Start, r.Window.End, r.Value), nil
 			})
@@ -193,9 +195,9 @@ func TestSessionMergesBeforeLateness(t *testing.T) {
 	j := New(Options{Config: testConfig(t, t.TempDir(), config.KeyParallelism, "1")})
 	src := AssignTimestamps(FromSource(j, "src", Generate(3, func(i int64) int64 { return ts[i] }), WithRate(10)),
 		"ts", func(v int64) int64 { return v }, 0)
-	ks := KeyBy(src, func(int64) string { return "k" }, backend.StringSerializer{})
+	ks := KeyBy(src, func(int64) string { return "k" }, serializer.String{})
 	var got collector[WindowResult[string, int64]]
-	ForEach(WindowAggregate(ks, "s", SessionWindows(10*time.Millisecond), countAgg{}, backend.Int64Serializer{}), "collect", got.add)
+	ForEach(WindowAggregate(ks, "s", SessionWindows(10*time.Millisecond), countAgg{}, serializer.Int64{}), "collect", got.add)
 	run(t, j)
 	want := []WindowResult[string, int64]{{Key: "k", Window: Window{95, 118}, Value: 3}}
 	if g := got.all(); !slices.Equal(g, want) {
@@ -243,12 +245,12 @@ func TestWindowCopyOnWrite(t *testing.T) {
 			newHeap := func(o backend.KeyedOptions[string]) (backend.KeyedBackend[string], error) { return heap.New(o) }
 			opts := backendtest.AllKeyGroups("w", 128)
 			b := backendtest.Open(t, newHeap, opts)
-			timers, err := backend.NewTimerService(b)
+			timers, err := state.NewTimerService(b)
 			if err != nil {
 				t.Fatal(err)
 			}
 			base := &keyedBase[string]{baseOperator: baseOperator{out: discard{}}, uid: "w", logger: slog.New(slog.DiscardHandler), backend: b, timers: timers}
-			accSer := backend.JSONSerializer[*tally]{TypeName: "tally"}
+			accSer := serializer.JSON[*tally]{TypeName: "tally"}
 			op, err := newWindowOp[string, int64, *tally, int64](base, tc.assigner, tallyAgg{}, accSer)
 			if err != nil {
 				t.Fatal(err)
@@ -267,7 +269,7 @@ func TestWindowCopyOnWrite(t *testing.T) {
 			}
 			process(tc.after)
 			r := backendtest.RestoreCapture(t, newHeap, opts, c)
-			contents, err := backend.GetValueState(r, backend.ValueDescriptor[*tally]{Name: "window-contents", Serializer: accSer})
+			contents, err := state.GetValueState(r, state.ValueDescriptor[*tally]{Name: "window-contents", Serializer: accSer})
 			if err != nil {
 				t.Fatal(err)
 			}

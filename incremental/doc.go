@@ -1,10 +1,12 @@
 // Package incremental is the shared-file registry of incremental
-// checkpoints (DESIGN.md §5): it decides which checkpoints and which files
-// of a job's checkpoint storage are deleted, and when.
+// checkpoints (ARCHITECTURE.md, "One record's path"): it decides which
+// checkpoints and which files of a job's checkpoint storage are deleted,
+// and when.
 //
 // # Layout
 //
-// A job's checkpoints live in one snapshot.Storage (DESIGN.md §4):
+// A job's checkpoints live in one snapshot.Storage (snapshot/FORMAT.md
+// section 4):
 //
 //	<job>/chk-<n>/_metadata   the commit point, written last
 //	<job>/chk-<n>/...         the files of checkpoint n only (exclusive)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -51,7 +52,7 @@ type modelConfig struct {
 	numRetained int
 	steps       int
 	fault       bool // Options.faultDeleteReferenced
-	fileStorage bool // snapshot.FileStorage instead of memStore
+	fileStorage bool // file.Storage instead of memStore
 }
 
 // ref is a file written by the model.
@@ -144,7 +145,7 @@ func newModel(t testing.TB, cfg modelConfig, seed uint64) *model {
 	}
 	if cfg.fileStorage {
 		m.root = t.TempDir()
-		fs, err := snapshot.NewFileStorage(m.root)
+		fs, err := file.New(m.root)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -964,7 +965,7 @@ func TestModel(t *testing.T) {
 	}
 }
 
-// TestModelFileStorage runs the model on a snapshot.FileStorage.
+// TestModelFileStorage runs the model on a file.Storage.
 func TestModelFileStorage(t *testing.T) {
 	s := seed(t)
 	if _, err := runModel(t, modelConfig{numRetained: 2, steps: steps(300), fileStorage: true}, s); err != nil {

@@ -271,7 +271,7 @@ func readCheckpoint(ctx context.Context, store Storage, jobID string, id int64) 
 // accepts the storage name of a chk-<n> directory, of a savepoint
 // directory, or of a _metadata file, with or without a trailing slash.
 // Errors are those of ReadMetadata. (Turning a URL or an absolute path into
-// a Storage and a name is the caller's job: see OpenStorage.)
+// a Storage and a name is the caller's job: see providers.Open.)
 func ResolveRestorePath(ctx context.Context, store Storage, p string) (string, *Metadata, error) {
 	dir := path.Clean(strings.TrimSuffix(p, "/"))
 	if path.Base(dir) == MetadataName {

@@ -1,4 +1,4 @@
-package snapshot
+package snapshot_test
 
 import (
 	"bytes"
@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/snapshot/storagetest"
 )
 
 type kgEntry struct {
@@ -19,14 +23,14 @@ type kgEntry struct {
 
 // writeKeyGroups writes entries (sorted by key group) as a key-group
 // stream at name and returns the handle describing it.
-func writeKeyGroups(t testing.TB, s Storage, dir, rel string, start, end int, c Compression, entries []kgEntry) *KeyedStateHandle {
+func writeKeyGroups(t testing.TB, s snapshot.Storage, dir, rel string, start, end int, c snapshot.Compression, entries []kgEntry) *snapshot.KeyedStateHandle {
 	t.Helper()
 	ctx := context.Background()
-	fw, err := s.Create(ctx, dir+"/"+rel, CreateOptions{})
+	fw, err := s.Create(ctx, dir+"/"+rel, snapshot.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewKeyGroupWriter(fw, start, end, c)
+	w, err := snapshot.NewKeyGroupWriter(fw, start, end, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,20 +57,20 @@ func writeKeyGroups(t testing.TB, s Storage, dir, rel string, start, end int, c 
 	if offsets[len(offsets)-1] != wr.Size {
 		t.Fatalf("last offset %d, file size %d", offsets[len(offsets)-1], wr.Size)
 	}
-	return &KeyedStateHandle{
-		Format:        FormatKeyGroups,
+	return &snapshot.KeyedStateHandle{
+		Format:        snapshot.FormatKeyGroups,
 		KeyGroupStart: start, KeyGroupEnd: end,
-		States:          []StateMeta{{Name: "a", Kind: StateValue}, {Name: "b", Kind: StateMap}},
+		States:          []snapshot.StateMeta{{Name: "a", Kind: snapshot.StateValue}, {Name: "b", Kind: snapshot.StateMap}},
 		Compression:     c,
-		Files:           []FileRef{{Path: rel, Size: wr.Size, CRC32C: wr.CRC32C}},
+		Files:           []snapshot.FileRef{{Path: rel, Size: wr.Size, CRC32C: wr.CRC32C}},
 		KeyGroupOffsets: offsets,
 		KeyGroupCRCs:    crcs,
 	}
 }
 
-func readKeyGroups(ctx context.Context, s Storage, dir string, h *KeyedStateHandle, start, end int) ([]kgEntry, error) {
+func readKeyGroups(ctx context.Context, s snapshot.Storage, dir string, h *snapshot.KeyedStateHandle, start, end int) ([]kgEntry, error) {
 	var got []kgEntry
-	err := ReadKeyGroups(ctx, s, dir, h, start, end, func(kg, state int, key, ns, value []byte) error {
+	err := snapshot.ReadKeyGroups(ctx, s, dir, h, start, end, func(kg, state int, key, ns, value []byte) error {
 		got = append(got, kgEntry{kg, state, string(key), string(ns), string(value)})
 		return nil
 	})
@@ -99,12 +103,12 @@ func filterEntries(es []kgEntry, start, end int) []kgEntry {
 
 func TestKeyGroupsRoundTrip(t *testing.T) {
 	entries := sampleEntries()
-	for _, c := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
+	for _, c := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2} {
 		t.Run(c.String(), func(t *testing.T) {
-			s := newTestStorage(t)
+			s := storagetest.Open(t, file.New)
 			rec := &rangeRecorder{Storage: s}
 			h := writeKeyGroups(t, s, "job/chk-1", "kg.bin", 0, 11, c, entries)
-			if len(h.KeyGroupOffsets) != 13 || len(h.KeyGroupCRCs) != 12 || h.KeyGroupOffsets[0] != keyGroupHeaderSize {
+			if len(h.KeyGroupOffsets) != 13 || len(h.KeyGroupCRCs) != 12 || h.KeyGroupOffsets[0] != snapshot.KeyGroupHeaderSize {
 				t.Fatalf("offsets %v crcs %v", h.KeyGroupOffsets, h.KeyGroupCRCs)
 			}
 			for _, kg := range []int{0, 1, 5, 6, 11} {
@@ -147,14 +151,14 @@ func TestKeyGroupsRoundTrip(t *testing.T) {
 }
 
 func TestKeyGroupsCompressionShrinks(t *testing.T) {
-	s := newTestStorage(t)
+	s := storagetest.Open(t, file.New)
 	var es []kgEntry
 	for i := range 2000 {
 		es = append(es, kgEntry{i % 4, 0, fmt.Sprintf("user-%06d", i), "", `{"clicks":0,"country":"DE","tags":["a","b"]}`})
 	}
 	sortEntries(es)
-	sizes := map[Compression]int64{}
-	for _, c := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
+	sizes := map[snapshot.Compression]int64{}
+	for _, c := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2} {
 		h := writeKeyGroups(t, s, "d", c.String(), 0, 3, c, es)
 		sizes[c] = h.Files[0].Size
 		got, err := readKeyGroups(t.Context(), s, "d", h, 0, 3)
@@ -162,7 +166,7 @@ func TestKeyGroupsCompressionShrinks(t *testing.T) {
 			t.Fatalf("%s: %d entries, %v", c, len(got), err)
 		}
 	}
-	if sizes[CompressionZstd] >= sizes[CompressionNone]/2 || sizes[CompressionS2] >= sizes[CompressionNone] {
+	if sizes[snapshot.CompressionZstd] >= sizes[snapshot.CompressionNone]/2 || sizes[snapshot.CompressionS2] >= sizes[snapshot.CompressionNone] {
 		t.Errorf("sizes %v: compression does not shrink repetitive data", sizes)
 	}
 }
@@ -178,37 +182,37 @@ func sortEntries(es []kgEntry) {
 func TestKeyGroupWriterMisuse(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(w *KeyGroupWriter) error
+		run  func(w *snapshot.KeyGroupWriter) error
 	}{
-		{"entry before begin", func(w *KeyGroupWriter) error { return w.WriteEntry(0, nil, nil, nil) }},
-		{"below start", func(w *KeyGroupWriter) error { return w.BeginKeyGroup(1) }},
-		{"above end", func(w *KeyGroupWriter) error { return w.BeginKeyGroup(6) }},
-		{"repeat", func(w *KeyGroupWriter) error {
+		{"entry before begin", func(w *snapshot.KeyGroupWriter) error { return w.WriteEntry(0, nil, nil, nil) }},
+		{"below start", func(w *snapshot.KeyGroupWriter) error { return w.BeginKeyGroup(1) }},
+		{"above end", func(w *snapshot.KeyGroupWriter) error { return w.BeginKeyGroup(6) }},
+		{"repeat", func(w *snapshot.KeyGroupWriter) error {
 			if err := w.BeginKeyGroup(3); err != nil {
 				return nil
 			}
 			return w.BeginKeyGroup(3)
 		}},
-		{"backwards", func(w *KeyGroupWriter) error {
+		{"backwards", func(w *snapshot.KeyGroupWriter) error {
 			if err := w.BeginKeyGroup(4); err != nil {
 				return nil
 			}
 			return w.BeginKeyGroup(3)
 		}},
-		{"negative state", func(w *KeyGroupWriter) error {
+		{"negative state", func(w *snapshot.KeyGroupWriter) error {
 			if err := w.BeginKeyGroup(4); err != nil {
 				return nil
 			}
 			return w.WriteEntry(-1, nil, nil, nil)
 		}},
-		{"finish twice", func(w *KeyGroupWriter) error {
+		{"finish twice", func(w *snapshot.KeyGroupWriter) error {
 			if _, _, err := w.Finish(); err != nil {
 				return nil
 			}
 			_, _, err := w.Finish()
 			return err
 		}},
-		{"begin after finish", func(w *KeyGroupWriter) error {
+		{"begin after finish", func(w *snapshot.KeyGroupWriter) error {
 			if _, _, err := w.Finish(); err != nil {
 				return nil
 			}
@@ -217,7 +221,7 @@ func TestKeyGroupWriterMisuse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := NewKeyGroupWriter(io.Discard, 2, 5, CompressionNone)
+			w, err := snapshot.NewKeyGroupWriter(io.Discard, 2, 5, snapshot.CompressionNone)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,18 +236,18 @@ func TestNewKeyGroupWriterErrors(t *testing.T) {
 	tests := []struct {
 		name       string
 		start, end int
-		c          Compression
+		c          snapshot.Compression
 		unsup      bool
 	}{
-		{"negative start", -1, 3, CompressionNone, false},
-		{"inverted", 4, 3, CompressionNone, false},
-		{"too many", 0, MaxMaxParallelism, CompressionNone, false},
+		{"negative start", -1, 3, snapshot.CompressionNone, false},
+		{"inverted", 4, 3, snapshot.CompressionNone, false},
+		{"too many", 0, snapshot.MaxMaxParallelism, snapshot.CompressionNone, false},
 		{"unknown compression", 0, 3, 9, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewKeyGroupWriter(io.Discard, tt.start, tt.end, tt.c)
-			if err == nil || errors.Is(err, ErrUnsupported) != tt.unsup {
+			_, err := snapshot.NewKeyGroupWriter(io.Discard, tt.start, tt.end, tt.c)
+			if err == nil || errors.Is(err, snapshot.ErrUnsupported) != tt.unsup {
 				t.Errorf("got %v (unsupported wanted: %v)", err, tt.unsup)
 			}
 		})
@@ -261,7 +265,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestKeyGroupWriterStickyError(t *testing.T) {
-	w, err := NewKeyGroupWriter(&failWriter{after: 1}, 0, 3, CompressionS2)
+	w, err := snapshot.NewKeyGroupWriter(&failWriter{after: 1}, 0, 3, snapshot.CompressionS2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +287,7 @@ func TestKeyGroupWriterStickyError(t *testing.T) {
 }
 
 func TestKeyGroupWriterNoAllocs(t *testing.T) {
-	w, err := NewKeyGroupWriter(io.Discard, 0, 1<<14, CompressionZstd)
+	w, err := snapshot.NewKeyGroupWriter(io.Discard, 0, 1<<14, snapshot.CompressionZstd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,41 +327,41 @@ func TestKeyGroupWriterNoAllocs(t *testing.T) {
 }
 
 func TestReadKeyGroupsErrors(t *testing.T) {
-	s := newTestStorage(t)
-	good := writeKeyGroups(t, s, "j/chk-1", "kg", 0, 11, CompressionZstd, sampleEntries())
-	clone := func() *KeyedStateHandle {
+	s := storagetest.Open(t, file.New)
+	good := writeKeyGroups(t, s, "j/chk-1", "kg", 0, 11, snapshot.CompressionZstd, sampleEntries())
+	clone := func() *snapshot.KeyedStateHandle {
 		h := *good
-		h.Files = append([]FileRef(nil), good.Files...)
+		h.Files = append([]snapshot.FileRef(nil), good.Files...)
 		h.KeyGroupOffsets = append([]int64(nil), good.KeyGroupOffsets...)
 		h.KeyGroupCRCs = append([]uint32(nil), good.KeyGroupCRCs...)
 		return &h
 	}
 	tests := []struct {
 		name   string
-		h      func() *KeyedStateHandle
+		h      func() *snapshot.KeyedStateHandle
 		target error
 		reason string
 	}{
-		{"nil handle", func() *KeyedStateHandle { return nil }, nil, "nil handle"},
-		{"other format", func() *KeyedStateHandle { h := clone(); h.Format = "lsm/v1"; return h }, ErrUnsupported, "lsm/v1"},
-		{"missing file", func() *KeyedStateHandle { h := clone(); h.Files[0].Path = "nope"; return h }, ErrNotExist, "j/chk-1/nope"},
-		{"bad path", func() *KeyedStateHandle { h := clone(); h.Files[0].Path = "../../x"; return h }, ErrInvalidName, "../../x"},
-		{"size", func() *KeyedStateHandle {
+		{"nil handle", func() *snapshot.KeyedStateHandle { return nil }, nil, "nil handle"},
+		{"other format", func() *snapshot.KeyedStateHandle { h := clone(); h.Format = "lsm/v1"; return h }, snapshot.ErrUnsupported, "lsm/v1"},
+		{"missing file", func() *snapshot.KeyedStateHandle { h := clone(); h.Files[0].Path = "nope"; return h }, snapshot.ErrNotExist, "j/chk-1/nope"},
+		{"bad path", func() *snapshot.KeyedStateHandle { h := clone(); h.Files[0].Path = "../../x"; return h }, snapshot.ErrInvalidName, "../../x"},
+		{"size", func() *snapshot.KeyedStateHandle {
 			h := clone()
 			h.Files[0].Size++
 			h.KeyGroupOffsets[len(h.KeyGroupOffsets)-1]++
 			return h
-		}, ErrCorrupt, "size"},
-		{"offsets count", func() *KeyedStateHandle { h := clone(); h.KeyGroupOffsets = h.KeyGroupOffsets[1:]; return h }, ErrCorrupt, "offsets"},
-		{"block crc", func() *KeyedStateHandle { h := clone(); h.KeyGroupCRCs[3]++; return h }, ErrCorrupt, "key group 3: crc32c"},
-		{"compression mismatch", func() *KeyedStateHandle { h := clone(); h.Compression = CompressionS2; return h }, ErrCorrupt, "compression"},
-		{"unknown compression", func() *KeyedStateHandle { h := clone(); h.Compression = 7; return h }, ErrUnsupported, "compression 7"},
-		{"state index", func() *KeyedStateHandle { h := clone(); h.States = h.States[:1]; return h }, ErrCorrupt, "state index 1"},
-		{"shifted offsets", func() *KeyedStateHandle {
+		}, snapshot.ErrCorrupt, "size"},
+		{"offsets count", func() *snapshot.KeyedStateHandle { h := clone(); h.KeyGroupOffsets = h.KeyGroupOffsets[1:]; return h }, snapshot.ErrCorrupt, "offsets"},
+		{"block crc", func() *snapshot.KeyedStateHandle { h := clone(); h.KeyGroupCRCs[3]++; return h }, snapshot.ErrCorrupt, "key group 3: crc32c"},
+		{"compression mismatch", func() *snapshot.KeyedStateHandle { h := clone(); h.Compression = snapshot.CompressionS2; return h }, snapshot.ErrCorrupt, "compression"},
+		{"unknown compression", func() *snapshot.KeyedStateHandle { h := clone(); h.Compression = 7; return h }, snapshot.ErrUnsupported, "compression 7"},
+		{"state index", func() *snapshot.KeyedStateHandle { h := clone(); h.States = h.States[:1]; return h }, snapshot.ErrCorrupt, "state index 1"},
+		{"shifted offsets", func() *snapshot.KeyedStateHandle {
 			h := clone()
 			h.KeyGroupOffsets[3]++
 			return h
-		}, ErrCorrupt, "j/chk-1/kg"},
+		}, snapshot.ErrCorrupt, "j/chk-1/kg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,11 +374,11 @@ func TestReadKeyGroupsErrors(t *testing.T) {
 }
 
 func TestReadKeyGroupsCallbackError(t *testing.T) {
-	s := newTestStorage(t)
-	h := writeKeyGroups(t, s, "d", "kg", 0, 11, CompressionNone, sampleEntries())
+	s := storagetest.Open(t, file.New)
+	h := writeKeyGroups(t, s, "d", "kg", 0, 11, snapshot.CompressionNone, sampleEntries())
 	stop := errors.New("stop")
 	n := 0
-	err := ReadKeyGroups(t.Context(), s, "d", h, 0, 11, func(kg, st int, k, ns, v []byte) error {
+	err := snapshot.ReadKeyGroups(t.Context(), s, "d", h, 0, 11, func(kg, st int, k, ns, v []byte) error {
 		n++
 		if n == 3 {
 			return stop
@@ -397,12 +401,12 @@ func TestReadKeyGroupsCallbackError(t *testing.T) {
 // decompressor and the parser) reads may succeed but must not panic.
 func TestKeyGroupsFlipEveryByte(t *testing.T) {
 	entries := []kgEntry{{1, 0, "k1", "", "v1"}, {1, 1, "k2", "ns", "v2"}, {3, 0, "k3", "n", "a longer value a longer value"}}
-	for _, c := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
+	for _, c := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2} {
 		t.Run(c.String(), func(t *testing.T) {
-			s := newTestStorage(t)
+			s := storagetest.Open(t, file.New)
 			h := writeKeyGroups(t, s, "j/chk-1", "kg", 0, 3, c, entries)
 			name := "j/chk-1/kg"
-			good := readAllFile(t, s, name)
+			good := storagetest.Read(t, s, name)
 			for i := range good {
 				b := bytes.Clone(good)
 				b[i] ^= 0xff
@@ -415,9 +419,9 @@ func TestKeyGroupsFlipEveryByte(t *testing.T) {
 				h2 := *h
 				h2.KeyGroupCRCs = make([]uint32, len(h.KeyGroupCRCs))
 				for kg := range h2.KeyGroupCRCs {
-					h2.KeyGroupCRCs[kg] = crc32.Checksum(b[h.KeyGroupOffsets[kg]:h.KeyGroupOffsets[kg+1]], castagnoli)
+					h2.KeyGroupCRCs[kg] = crc32.Checksum(b[h.KeyGroupOffsets[kg]:h.KeyGroupOffsets[kg+1]], snapshot.Castagnoli)
 				}
-				if _, err := readKeyGroups(t.Context(), s, "j/chk-1", &h2, 0, 3); err != nil && i >= keyGroupHeaderSize {
+				if _, err := readKeyGroups(t.Context(), s, "j/chk-1", &h2, 0, 3); err != nil && i >= snapshot.KeyGroupHeaderSize {
 					wantCorrupt(t, err, name, "flip with fixed CRCs at "+strconv.Itoa(i))
 				}
 			}
@@ -432,7 +436,7 @@ func TestKeyGroupsFlipEveryByte(t *testing.T) {
 
 func FuzzKeyGroupBlock(f *testing.F) {
 	var raw bytes.Buffer
-	w, err := NewKeyGroupWriter(&raw, 0, 0, CompressionNone)
+	w, err := snapshot.NewKeyGroupWriter(&raw, 0, 0, snapshot.CompressionNone)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -442,10 +446,10 @@ func FuzzKeyGroupBlock(f *testing.F) {
 	if _, _, err := w.Finish(); err != nil {
 		f.Fatal(err)
 	}
-	block := raw.Bytes()[keyGroupHeaderSize:]
-	c := &codec{limit: 1 << 20}
-	for _, comp := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
-		b, err := c.compress(nil, block, comp)
+	block := raw.Bytes()[snapshot.KeyGroupHeaderSize:]
+	c := snapshot.NewCodec(1 << 20)
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2} {
+		b, err := c.Compress(nil, block, comp)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -455,15 +459,15 @@ func FuzzKeyGroupBlock(f *testing.F) {
 	f.Add([]byte{0x80}, uint8(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}, uint8(2))
 	f.Fuzz(func(t *testing.T, b []byte, comp uint8) {
-		plain, err := c.decompress(nil, b, Compression(comp%4))
+		plain, err := c.Decompress(nil, b, snapshot.Compression(comp%4))
 		if err != nil {
 			return
 		}
-		if len(plain) > c.limit {
-			t.Fatalf("decompressed %d bytes beyond the %d limit", len(plain), c.limit)
+		if len(plain) > c.Limit() {
+			t.Fatalf("decompressed %d bytes beyond the %d limit", len(plain), c.Limit())
 		}
 		total := 0
-		_ = parseKeyGroupBlock(plain, 3, func(state int, key, ns, value []byte) error {
+		_ = snapshot.ParseKeyGroupBlock(plain, 3, func(state int, key, ns, value []byte) error {
 			if state < 0 || state >= 3 {
 				t.Fatalf("state index %d out of range", state)
 			}
@@ -479,12 +483,12 @@ func FuzzKeyGroupBlock(f *testing.F) {
 func BenchmarkKeyGroupWriter(b *testing.B) {
 	key := make([]byte, 16)
 	val := bytes.Repeat([]byte(`{"n":1,"s":"abcdefgh"}`), 5)
-	for _, c := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
+	for _, c := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionZstd, snapshot.CompressionS2} {
 		b.Run(c.String(), func(b *testing.B) {
 			const perGroup = 1000
 			b.SetBytes(int64(len(key) + len(val) + 4))
 			b.ReportAllocs()
-			w, err := NewKeyGroupWriter(io.Discard, 0, MaxMaxParallelism-1, c)
+			w, err := snapshot.NewKeyGroupWriter(io.Discard, 0, snapshot.MaxMaxParallelism-1, c)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -492,9 +496,9 @@ func BenchmarkKeyGroupWriter(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				if i%perGroup == 0 {
 					kg++
-					if kg == MaxMaxParallelism {
+					if kg == snapshot.MaxMaxParallelism {
 						w.Finish()
-						w, _ = NewKeyGroupWriter(io.Discard, 0, MaxMaxParallelism-1, c)
+						w, _ = snapshot.NewKeyGroupWriter(io.Discard, 0, snapshot.MaxMaxParallelism-1, c)
 						kg = 0
 					}
 					w.BeginKeyGroup(kg)

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,10 +38,11 @@ type MoveAsideOptions struct {
 	Force bool
 	// Now stamps the new directory's name. Default time.Now.
 	Now func() time.Time
-	// Storage opens the savepoint a registered stop savepoint's pointer
-	// names, to judge whether it is a valid restore point. Default: the
-	// zero StorageOptions (local paths only).
-	Storage StorageOptions
+	// OpenSavepoint opens the savepoint a registered stop savepoint's
+	// pointer names, to judge whether it is a valid restore point
+	// (providers.SnapshotOpener makes one). Required to move a pointer
+	// aside; nil refuses it.
+	OpenSavepoint Opener
 }
 
 // MovedAside describes a checkpoint moved aside.
@@ -71,42 +69,6 @@ type DirRenamer interface {
 	RenameDir(ctx context.Context, dir, newDir string) error
 }
 
-var _ DirRenamer = (*FileStorage)(nil)
-
-// RenameDir implements DirRenamer with one rename(2), after which the
-// parent directories are fsynced.
-func (s *FileStorage) RenameDir(ctx context.Context, dir, newDir string) error {
-	_, from, err := s.resolve(ctx, dir)
-	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	_, to, err := s.resolve(ctx, newDir)
-	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if err := checkDirExists(from); err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if _, err := os.Lstat(to); err == nil {
-		return fmt.Errorf("rename %s to %s: %w", from, to, ErrExist)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if err := s.mkdirAll(filepath.Dir(to)); err != nil {
-		return fmt.Errorf("rename %s: %w", from, err)
-	}
-	if err := os.Rename(from, to); err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if err := SyncDir(filepath.Dir(from)); err != nil {
-		return err
-	}
-	if filepath.Dir(to) != filepath.Dir(from) {
-		return SyncDir(filepath.Dir(to))
-	}
-	return nil
-}
-
 // MoveCheckpointAside moves the checkpoint directory dir ("<job>/chk-<n>")
 // out of the way, to "<job>/moved-aside-chk-<n>-<UTC time>", so that
 // `--restore latest` goes on with the newest checkpoint that remains. It is
@@ -119,10 +81,10 @@ func (s *FileStorage) RenameDir(ctx context.Context, dir, newDir string) error {
 // A complete checkpoint (valid _metadata) is refused with an error
 // wrapping ErrCheckpointComplete unless opts.Force; incomplete ones (no
 // _metadata), corrupt and unsupported ones are moved. A storage that is a
-// DirRenamer (FileStorage) renames the directory in one step. Any other
-// copies every file, _metadata last, checks that the copy holds the bytes
-// read (size and CRC32C), and only then deletes the originals, _metadata
-// first: nothing is deleted that was not copied. A failure before the
+// DirRenamer (the file provider's) renames the directory in one step. Any
+// other copies every file, _metadata last, checks that the copy holds the
+// bytes read (size and CRC32C), and only then deletes the originals,
+// _metadata first: nothing is deleted that was not copied. A failure before the
 // deletions leaves the checkpoint where it was (and maybe a partial copy
 // beside it); one during them leaves a chk-<n> directory without
 // _metadata, which the orphan sweeper removes.
@@ -198,7 +160,7 @@ func movePointerAside(ctx context.Context, store Storage, job string, id int64, 
 	}
 	info := CheckpointInfo{ID: id, Dir: name, Err: p.Err}
 	if p.Err == nil {
-		o, file, err := openPoint(ctx, store, job, p, opts.Storage)
+		o, file, err := openPoint(ctx, store, job, p, opts.OpenSavepoint)
 		switch {
 		case err == nil:
 			info.Metadata = o.Metadata
@@ -230,7 +192,7 @@ func parsePointerName(name string) (string, int64, bool) {
 	job, base := path.Split(name)
 	job = strings.TrimSuffix(job, "/")
 	num, ok := strings.CutPrefix(base, pointerPrefix)
-	if !ok || job == "" || checkName(name) != nil {
+	if !ok || job == "" || CheckName(name) != nil {
 		return "", 0, false
 	}
 	if num, ok = strings.CutSuffix(num, pointerSuffix); !ok {
@@ -366,7 +328,7 @@ func parseCheckpointDir(dir string) (string, int64, error) {
 	job = strings.TrimSuffix(job, "/")
 	num, ok := strings.CutPrefix(base, checkpointPrefix)
 	id, err := strconv.ParseInt(num, 10, 64)
-	if !ok || job == "" || err != nil || id < 0 || strconv.FormatInt(id, 10) != num || checkName(dir) != nil {
+	if !ok || job == "" || err != nil || id < 0 || strconv.FormatInt(id, 10) != num || CheckName(dir) != nil {
 		return "", 0, fmt.Errorf("%q is not a checkpoint directory <job>/chk-<n>: %w", dir, ErrInvalidName)
 	}
 	return job, id, nil

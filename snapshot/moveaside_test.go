@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"path"
 	"slices"
 	"strings"
@@ -12,7 +11,11 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/internal/minio"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/snapshot/storagetest"
 )
 
 // moveAsideStores are the storages MoveCheckpointAside is tried on: a file
@@ -21,14 +24,14 @@ import (
 func moveAsideStores(t *testing.T) map[string]func(t *testing.T) snapshot.Storage {
 	return map[string]func(t *testing.T) snapshot.Storage{
 		"file": func(t *testing.T) snapshot.Storage {
-			s, err := snapshot.NewFileStorage(t.TempDir())
+			s, err := file.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		},
 		"file without rename": func(t *testing.T) snapshot.Storage {
-			s, err := snapshot.NewFileStorage(t.TempDir())
+			s, err := file.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +39,7 @@ func moveAsideStores(t *testing.T) map[string]func(t *testing.T) snapshot.Storag
 		},
 		"s3": func(t *testing.T) snapshot.Storage {
 			srv := minio.Start(t)
-			s, err := snapshot.NewS3Storage(t.Context(), srv.Bucket, "checkpoints", snapshot.S3Options{
+			s, err := s3.New(t.Context(), srv.Bucket, "checkpoints", s3.Options{
 				Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Region: "us-east-1", PathStyle: true,
 				SpoolDir: t.TempDir(),
 			})
@@ -50,32 +53,8 @@ func moveAsideStores(t *testing.T) map[string]func(t *testing.T) snapshot.Storag
 
 func put(t *testing.T, s snapshot.Storage, name string, data []byte) snapshot.FileRef {
 	t.Helper()
-	w, err := s.Create(t.Context(), name, snapshot.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	wr, err := w.Commit()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wr := storagetest.Put(t, s, name, data)
 	return snapshot.FileRef{Size: wr.Size, CRC32C: wr.CRC32C}
-}
-
-func get(t *testing.T, s snapshot.Storage, name string) []byte {
-	t.Helper()
-	rc, err := s.Open(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // commitCheckpoint commits checkpoint id of job "job" with one file of its
@@ -110,12 +89,12 @@ func TestMoveCheckpointAside(t *testing.T) {
 			commitCheckpoint(t, s, 1)
 			commitCheckpoint(t, s, 2)
 			// chk-2's _metadata is truncated.
-			md2 := get(t, s, "job/chk-2/_metadata")
+			md2 := storagetest.Read(t, s, "job/chk-2/_metadata")
 			if err := s.Delete(ctx, "job/chk-2/_metadata"); err != nil {
 				t.Fatal(err)
 			}
 			put(t, s, "job/chk-2/_metadata", md2[:len(md2)/2])
-			data2 := get(t, s, "job/chk-2/op-0/data")
+			data2 := storagetest.Read(t, s, "job/chk-2/op-0/data")
 			if _, _, err := snapshot.LatestCheckpoint(ctx, s, "job"); err != nil && !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatal(err)
 			}
@@ -129,7 +108,7 @@ func TestMoveCheckpointAside(t *testing.T) {
 			if moved.Dir != wantDir || moved.From != "job/chk-2" || moved.ID != 2 || moved.Status() != snapshot.StatusCorrupt || moved.Files != 2 {
 				t.Fatalf("moved %+v", moved)
 			}
-			if !bytes.Equal(get(t, s, wantDir+"/_metadata"), md2[:len(md2)/2]) || !bytes.Equal(get(t, s, wantDir+"/op-0/data"), data2) {
+			if !bytes.Equal(storagetest.Read(t, s, wantDir+"/_metadata"), md2[:len(md2)/2]) || !bytes.Equal(storagetest.Read(t, s, wantDir+"/op-0/data"), data2) {
 				t.Fatal("the moved checkpoint's files differ from the originals")
 			}
 			if names, _ := s.List(ctx, "job/chk-2"); len(names) != 0 {
@@ -179,7 +158,7 @@ func TestMoveCheckpointAside(t *testing.T) {
 			if _, err := snapshot.MoveCheckpointAside(ctx, s, "job/chk-2", snapshot.MoveAsideOptions{Force: true, Now: func() time.Time { return now }}); !errors.Is(err, snapshot.ErrExist) {
 				t.Fatalf("a move onto an existing moved-aside directory: %v, want ErrExist", err)
 			}
-			if !bytes.Equal(get(t, s, wantDir+"/_metadata"), md2[:len(md2)/2]) {
+			if !bytes.Equal(storagetest.Read(t, s, wantDir+"/_metadata"), md2[:len(md2)/2]) {
 				t.Fatal("the first moved-aside checkpoint 2 was replaced")
 			}
 
@@ -229,7 +208,7 @@ func (w *flippingWriter) Write(p []byte) (int, error) {
 // is deleted.
 func TestMoveCheckpointAsideChecksTheCopy(t *testing.T) {
 	ctx := t.Context()
-	fs, err := snapshot.NewFileStorage(t.TempDir())
+	fs, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +221,7 @@ func TestMoveCheckpointAsideChecksTheCopy(t *testing.T) {
 	if dir, _, err := snapshot.LatestCheckpoint(ctx, fs, "job"); err != nil || dir != "job/chk-3" {
 		t.Fatalf("the checkpoint after the failed move: %q, %v", dir, err)
 	}
-	if got := get(t, fs, path.Join("job/chk-3", "op-0/data")); !bytes.Equal(got, bytes.Repeat([]byte{3}, 100)) {
+	if got := storagetest.Read(t, fs, path.Join("job/chk-3", "op-0/data")); !bytes.Equal(got, bytes.Repeat([]byte{3}, 100)) {
 		t.Fatal("the original file changed")
 	}
 }
@@ -252,6 +231,7 @@ func TestMoveCheckpointAsideChecksTheCopy(t *testing.T) {
 // before it; a pointer to a valid savepoint moves only when forced.
 func TestMoveSavepointPointerAside(t *testing.T) {
 	ctx := t.Context()
+	local := providers.SnapshotOpener(providers.Options{})
 	for name, open := range moveAsideStores(t) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -261,26 +241,26 @@ func TestMoveSavepointPointerAside(t *testing.T) {
 			if err := snapshot.RegisterStopSavepoint(ctx, s, "job", snapshot.SavepointPointer{CheckpointID: 2, Completed: time.UnixMilli(2000), Location: gone}); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", snapshot.StorageOptions{}); !errors.As(err, new(*snapshot.UnreadableRestorePointError)) {
+			if _, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", local); !errors.As(err, new(*snapshot.UnreadableRestorePointError)) {
 				t.Fatalf("latest before: %v, want an unreadable restore point", err)
 			}
 			now := time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC)
 			pointer := snapshot.SavepointPointerName("job", 2)
-			before := get(t, s, pointer)
-			moved, err := snapshot.MoveCheckpointAside(ctx, s, pointer, snapshot.MoveAsideOptions{Now: func() time.Time { return now }})
+			before := storagetest.Read(t, s, pointer)
+			moved, err := snapshot.MoveCheckpointAside(ctx, s, pointer, snapshot.MoveAsideOptions{Now: func() time.Time { return now }, OpenSavepoint: local})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := "job/moved-aside-savepoint-2-20261202T030405Z.pointer"; moved.Dir != want || moved.From != pointer || moved.Status() != snapshot.StatusIncomplete {
 				t.Fatalf("moved %+v (status %v), want %s from %s, incomplete (the savepoint is gone)", moved, moved.Status(), want, pointer)
 			}
-			if got := get(t, s, moved.Dir); !bytes.Equal(got, before) {
+			if got := storagetest.Read(t, s, moved.Dir); !bytes.Equal(got, before) {
 				t.Fatalf("moved pointer holds %x, want %x", got, before)
 			}
 			if _, err := s.Size(ctx, pointer); !errors.Is(err, snapshot.ErrNotExist) {
 				t.Fatalf("pointer still there: %v", err)
 			}
-			latest, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", snapshot.StorageOptions{})
+			latest, _, err := snapshot.OpenLatestRestorePoint(ctx, s, "job", local)
 			if err != nil || latest.ID != 1 {
 				t.Fatalf("latest after: %+v, %v; want checkpoint 1", latest, err)
 			}
@@ -288,7 +268,7 @@ func TestMoveSavepointPointerAside(t *testing.T) {
 
 			// A pointer to a savepoint that opens is a valid restore point.
 			sp := t.TempDir()
-			fs, err := snapshot.NewFileStorage(sp)
+			fs, err := file.New(sp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,10 +281,16 @@ func TestMoveSavepointPointerAside(t *testing.T) {
 				t.Fatal(err)
 			}
 			valid := snapshot.SavepointPointerName("job", 3)
-			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{}); !errors.Is(err, snapshot.ErrCheckpointComplete) {
+			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{Force: true}); err == nil {
+				t.Fatal("a pointer moved aside without an Opener to judge its savepoint")
+			}
+			if _, err := s.Size(ctx, valid); err != nil {
+				t.Fatalf("the pointer refused without an Opener: %v", err)
+			}
+			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{OpenSavepoint: local}); !errors.Is(err, snapshot.ErrCheckpointComplete) {
 				t.Fatalf("valid pointer: %v, want ErrCheckpointComplete", err)
 			}
-			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{Force: true}); err != nil {
+			if _, err := snapshot.MoveCheckpointAside(ctx, s, valid, snapshot.MoveAsideOptions{Force: true, OpenSavepoint: local}); err != nil {
 				t.Fatalf("forced: %v", err)
 			}
 		})

@@ -22,7 +22,7 @@ func ResolvePath(dir, rel string) (string, error) {
 		return "", fmt.Errorf("resolve %q: %w: %v", rel, ErrInvalidName, err)
 	}
 	name := path.Join(dir, rel)
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return "", fmt.Errorf("resolve %q against %q: %w: %v", rel, dir, ErrInvalidName, err)
 	}
 	return name, nil
@@ -57,9 +57,11 @@ func checkRefPath(p string) error {
 	return nil
 }
 
-// checkName validates a storage name: clean, relative, slash-separated,
-// inside the root and not a temporary file name.
-func checkName(name string) error {
+// CheckName validates a storage name as every Storage must (see Storage):
+// clean, relative, slash-separated, inside the root and not a temporary
+// file name (TempPrefix). The error says what is wrong; stores wrap it in
+// ErrInvalidName.
+func CheckName(name string) error {
 	switch {
 	case name == "" || name == ".":
 		return errors.New("empty name")
@@ -71,8 +73,8 @@ func checkName(name string) error {
 		return errors.New("name escapes the storage root")
 	case path.Clean(name) != name:
 		return errors.New("name is not clean")
-	case strings.HasPrefix(path.Base(name), tempPrefix):
-		return fmt.Errorf("name uses the reserved prefix %q", tempPrefix)
+	case strings.HasPrefix(path.Base(name), TempPrefix):
+		return fmt.Errorf("name uses the reserved prefix %q", TempPrefix)
 	}
 	return nil
 }

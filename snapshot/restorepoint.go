@@ -45,7 +45,7 @@ type SavepointPointer struct {
 	// Completed is when the savepoint completed (millisecond precision).
 	Completed time.Time
 	// Location is the savepoint's directory as an absolute path or a URL
-	// (s3://bucket/prefix/savepoint-...): what OpenSnapshotPath opens.
+	// (s3://bucket/prefix/savepoint-...): what an Opener opens.
 	// Non-empty, valid UTF-8, at most MaxPointerLocation bytes.
 	Location string
 }
@@ -268,6 +268,18 @@ func readAll(ctx context.Context, store Storage, name string) ([]byte, error) {
 	return b, nil
 }
 
+// Opener opens the storage that holds the checkpoint or savepoint at
+// location, a path or URL of its directory or of its _metadata, and
+// returns it with the storage name of that directory in it; the caller
+// closes the storage. The storage is rooted two directories above the
+// checkpoint or savepoint, so that references into its job's shared
+// directory ("../shared/...") resolve, and nothing is created. An error
+// wrapping ErrInvalidName means location names no such directory, one
+// wrapping ErrNotExist that it does not exist. This package opens no
+// storage itself: providers.SnapshotOpener returns the Opener of the
+// locations stated supports.
+type Opener func(ctx context.Context, location string) (Storage, string, error)
+
 // OpenedRestorePoint is a restore point ready to restore from.
 type OpenedRestorePoint struct {
 	RestorePoint
@@ -316,14 +328,14 @@ func (e *UnreadableRestorePointError) Unwrap() error { return e.Err }
 
 // OpenLatestRestorePoint opens the newest restore point of jobID: the
 // highest id among its complete checkpoints and registered stop
-// savepoints (whose _metadata it reads through opts, checking that it is
+// savepoints (whose _metadata it reads through open, checking that it is
 // the savepoint of that job and id). Checkpoints without _metadata (the
 // process died before the commit) are skipped and returned, newest first,
 // in incomplete. When the newest other point exists but cannot be read,
 // it fails with an *UnreadableRestorePointError naming the next older
 // complete point; it never falls back by itself. ErrNoCheckpoint when the
 // job has no restore point. The caller closes the opened point.
-func OpenLatestRestorePoint(ctx context.Context, store Storage, jobID string, opts StorageOptions) (opened *OpenedRestorePoint, incomplete []RestorePoint, err error) {
+func OpenLatestRestorePoint(ctx context.Context, store Storage, jobID string, open Opener) (opened *OpenedRestorePoint, incomplete []RestorePoint, err error) {
 	points, err := ListRestorePoints(ctx, store, jobID)
 	if err != nil {
 		return nil, nil, err
@@ -337,7 +349,7 @@ func OpenLatestRestorePoint(ctx context.Context, store Storage, jobID string, op
 			}
 			continue
 		}
-		o, file, err := openPoint(ctx, store, jobID, p, opts)
+		o, file, err := openPoint(ctx, store, jobID, p, open)
 		if err != nil && file == "" {
 			return nil, incomplete, err // a storage failure: not the point's fault
 		}
@@ -360,7 +372,7 @@ func OpenLatestRestorePoint(ctx context.Context, store Storage, jobID string, op
 
 // openPoint opens p. When p cannot be read, file names what and err says
 // why; file is "" when err is a failure of the storage instead.
-func openPoint(ctx context.Context, store Storage, jobID string, p RestorePoint, opts StorageOptions) (*OpenedRestorePoint, string, error) {
+func openPoint(ctx context.Context, store Storage, jobID string, p RestorePoint, open Opener) (*OpenedRestorePoint, string, error) {
 	if p.Err != nil {
 		return nil, p.File(), p.Err
 	}
@@ -369,7 +381,10 @@ func openPoint(ctx context.Context, store Storage, jobID string, p RestorePoint,
 	}
 	loc := p.Pointer.Location
 	file := strings.TrimSuffix(loc, "/") + "/" + MetadataName
-	sp, name, err := OpenSnapshotPath(ctx, loc, opts)
+	if open == nil {
+		return nil, "", fmt.Errorf("open registered savepoint %s: no Opener for the locations of savepoints", loc)
+	}
+	sp, name, err := open(ctx, loc)
 	if err != nil {
 		if errors.Is(err, ErrInvalidName) {
 			return nil, p.File(), corrupt(p.File(), pointerFixed, "names no savepoint directory", err)

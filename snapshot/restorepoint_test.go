@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -15,7 +14,10 @@ import (
 
 	"github.com/stated-io/stated/internal/golden"
 	"github.com/stated-io/stated/internal/minio"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/snapshot/storagetest"
 )
 
 const goldenPointer = "testdata/savepoint_pointer_v1.golden"
@@ -107,7 +109,7 @@ type restoreTarget struct {
 	ckpt     snapshot.Storage
 	spRoot   string // location of the savepoint directory
 	spStore  snapshot.Storage
-	opts     snapshot.StorageOptions
+	opts     providers.Options
 	location func(name string) string // of a name in spStore
 }
 
@@ -119,13 +121,13 @@ var restoreTargets = map[string]func(parent *testing.T) func(t *testing.T) resto
 	"file": func(*testing.T) func(t *testing.T) restoreTarget {
 		return func(t *testing.T) restoreTarget {
 			dir := t.TempDir()
-			return openTarget(t, filepath.Join(dir, "checkpoints"), filepath.Join(dir, "savepoints"), snapshot.StorageOptions{})
+			return openTarget(t, filepath.Join(dir, "checkpoints"), filepath.Join(dir, "savepoints"), providers.Options{})
 		}
 	},
 	"s3": func(parent *testing.T) func(t *testing.T) restoreTarget {
 		srv := minio.Start(parent)
 		return func(t *testing.T) restoreTarget {
-			opts := snapshot.StorageOptions{S3: snapshot.S3Options{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+			opts := providers.Options{S3: s3.Options{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
 				Region: "us-east-1", PathStyle: true, SpoolDir: t.TempDir()}}
 			root := fmt.Sprintf("s3://%s/rp-%x", srv.Bucket, rand.Uint64())
 			return openTarget(t, root+"/checkpoints", root+"/savepoints", opts)
@@ -133,15 +135,15 @@ var restoreTargets = map[string]func(parent *testing.T) func(t *testing.T) resto
 	},
 }
 
-func openTarget(t *testing.T, ckpt, sp string, opts snapshot.StorageOptions) restoreTarget {
+func openTarget(t *testing.T, ckpt, sp string, opts providers.Options) restoreTarget {
 	t.Helper()
 	tg := restoreTarget{spRoot: sp, opts: opts}
 	var err error
-	if tg.ckpt, err = snapshot.OpenStorage(t.Context(), ckpt, opts); err != nil {
+	if tg.ckpt, err = providers.Open(t.Context(), ckpt, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.ckpt.Close() })
-	if tg.spStore, err = snapshot.OpenStorage(t.Context(), sp, opts); err != nil {
+	if tg.spStore, err = providers.Open(t.Context(), sp, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.spStore.Close() })
@@ -169,7 +171,7 @@ func checkpointAt(id int64) pointSetup {
 // incompleteAt is a checkpoint whose process died before _metadata.
 func incompleteAt(id int64) pointSetup {
 	return func(t *testing.T, tg restoreTarget) {
-		replace(t, tg.ckpt, snapshot.CheckpointDir("job", id)+"/op-0.kg", []byte("data"))
+		storagetest.Put(t, tg.ckpt, snapshot.CheckpointDir("job", id)+"/op-0.kg", []byte("data"))
 	}
 }
 
@@ -204,40 +206,13 @@ func registerMissing(id int64) pointSetup {
 
 // damaged rewrites a file of the checkpoint storage.
 func damaged(name string, f func([]byte) []byte) pointSetup {
-	return func(t *testing.T, tg restoreTarget) { replace(t, tg.ckpt, name, f(read(t, tg.ckpt, name))) }
+	return func(t *testing.T, tg restoreTarget) {
+		storagetest.Put(t, tg.ckpt, name, f(storagetest.Read(t, tg.ckpt, name)))
+	}
 }
 
 func truncate(b []byte) []byte { return b[:len(b)/2] }
 func flipBit(b []byte) []byte  { b[len(b)/2] ^= 0x04; return b }
-
-func read(t *testing.T, s snapshot.Storage, name string) []byte {
-	t.Helper()
-	rc, err := s.Open(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// replace writes name whether or not it exists.
-func replace(t *testing.T, s snapshot.Storage, name string, b []byte) {
-	t.Helper()
-	w, err := s.Create(t.Context(), name, snapshot.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestOpenLatestRestorePoint checks that latest is the highest id among
 // complete checkpoints and registered stop savepoints, that incomplete
@@ -293,7 +268,7 @@ func TestOpenLatestRestorePoint(t *testing.T) {
 					for _, f := range tt.setups {
 						f(t, tg)
 					}
-					p, incomplete, err := snapshot.OpenLatestRestorePoint(t.Context(), tg.ckpt, "job", tg.opts)
+					p, incomplete, err := snapshot.OpenLatestRestorePoint(t.Context(), tg.ckpt, "job", providers.SnapshotOpener(tg.opts))
 					var ids []int64
 					for _, in := range incomplete {
 						ids = append(ids, in.ID)
@@ -344,7 +319,7 @@ func TestListRestorePointsIgnoresOtherNames(t *testing.T) {
 	checkpointAt(2)(t, tg)
 	savepointAt(3, nil)(t, tg)
 	for _, n := range []string{"job/_lease", "job/savepoint-07.pointer", "job/savepoint-x.pointer", "job/savepoint-4", "job/shared/a", "job/taskowned/b"} {
-		replace(t, tg.ckpt, n, []byte("x"))
+		storagetest.Put(t, tg.ckpt, n, []byte("x"))
 	}
 	if err := snapshot.RegisterStopSavepoint(t.Context(), tg.ckpt, "job", snapshot.SavepointPointer{CheckpointID: 3, Location: "/elsewhere"}); !errors.Is(err, snapshot.ErrExist) {
 		t.Fatalf("second registration of savepoint 3: %v, want ErrExist", err)

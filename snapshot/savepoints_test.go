@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -25,7 +26,7 @@ func commitSavepoint(t *testing.T, s snapshot.Storage, dir, job string, id int64
 // ones by job and time, then the others, and skips what is no savepoint.
 func TestListSavepoints(t *testing.T) {
 	ctx := t.Context()
-	s, err := snapshot.NewFileStorage(t.TempDir())
+	s, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// TempPrefix starts the base names of the files a store is writing. Such
+// names are reserved: stores never list them, and CheckName refuses them,
+// so no caller can create or open one.
+const TempPrefix = ".tmp-"
+
 // Storage is a flat namespace of immutable files addressed by clean,
 // slash-separated relative names ("job/chk-3/_metadata"). A "directory" is
 // only a name prefix ending in "/". Implementations are safe for concurrent
@@ -45,7 +50,7 @@ type CreateOptions struct {
 	// the existing file is left intact. The check and the publish are one
 	// atomic step. A store may accept the commit when the existing file
 	// has the same size and CRC32C as the new one, since that is how a
-	// retried request whose first try succeeded looks (S3Storage does).
+	// retried request whose first try succeeded looks (the S3 provider does).
 	NoOverwrite bool
 }
 

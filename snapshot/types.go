@@ -1,5 +1,10 @@
-// Package snapshot holds the durable side of stated: the _metadata format,
-// state handles, the snapshot stream formats, and checkpoint storage.
+// Package snapshot holds the durable side of stated: the Storage contract
+// and its optional capabilities (InfoLister, BatchDeleter, Leaser,
+// DirRenamer), the _metadata format and state handles, the key-group and
+// operator-state stream formats, the checkpoint layout, commit, discovery,
+// restore points and verification (FORMAT.md). It holds no storage
+// provider: the file and S3 storages are in providers/file and
+// providers/s3, and providers opens one from a location.
 //
 // The types in this file are the in-memory model of a completed checkpoint
 // or savepoint. They are encoded into the versioned _metadata file described

@@ -7,7 +7,8 @@ import (
 )
 
 // MaxMaxParallelism is the highest maxParallelism (number of key groups) a
-// snapshot may record, as in Flink (1<<15).
+// snapshot may record, as in Flink (1<<15): the one limit of the key-group
+// scheme (backend/FORMAT.md), which backends and the engine check too.
 const MaxMaxParallelism = 1 << 15
 
 // validateMetadata checks the structural rules listed on DecodeMetadata.

@@ -2,9 +2,8 @@
 // TTL configuration of a state, the processing-time clock, the timestamped
 // value and its encoding, and the serializer snapshot of stamped values.
 // The serializers that turn TTL on or off across a restore are in package
-// backend (TTLSerializer, TTLPlainSerializer), next to the typed states
-// that use them: ttl imports only the standard library and package
-// snapshot, so that backend can import it.
+// serializer (TTL, TTLPlain): ttl imports only the standard library and
+// package snapshot, so that serializer, backend and state can import it.
 //
 // # Model
 //
@@ -42,7 +41,7 @@
 //
 // Expired units leave storage through these strategies (Config.Cleanup):
 //
-//   - On read, always: the state layer (package backend's typed states)
+//   - On read, always: the state layer (the typed states of package state)
 //     drops the expired units a read meets.
 //   - Full snapshots (default on): backends leave expired units out of
 //     full snapshots and savepoints. Incremental checkpoints share their
@@ -66,16 +65,16 @@
 //
 // Object backends keep Value[V] objects. Byte backends store each unit as
 // an 8-byte big-endian timestamp followed by the user serializer's bytes
-// (AppendTimestamp, SplitTimestamp, backend.TTLSerializer); FORMAT.md
+// (AppendTimestamp, SplitTimestamp, serializer.TTL); FORMAT.md
 // describes the bytes and the serializer snapshot (WrapSnapshot,
 // UnwrapSnapshot). Bytes that do not decode give errors wrapping
-// ErrMalformed; the backend serializers add backend.ErrDecode.
+// ErrMalformed; the serializers add serializer.ErrDecode.
 //
 // The TTL config is not written into snapshots: a restore may change the
 // duration, update type, visibility and cleanup freely. Turning TTL on or
 // off is a change of serializer, which migrates instead of failing: a state
-// with TTL uses backend.TTLSerializer, a state without uses
-// backend.TTLPlainSerializer, and each recognizes the other's snapshots.
+// with TTL uses serializer.TTL, a state without uses
+// serializer.TTLPlain, and each recognizes the other's snapshots.
 // Values restored into a state that just got TTL are stamped with the
 // restore time.
 package ttl

@@ -26,7 +26,7 @@ type goldenSnapshot struct {
 // goldenInners are the snapshots of backend's Int64Serializer,
 // StringSerializer and JSONSerializer (TypeName "point"), and of a made-up
 // serializer. backend's TestTTLEncodingGolden pins the value encoding of
-// backend.TTLSerializer and its snapshot over the real serializers.
+// serializer.TTL and its snapshot over the real serializers.
 var goldenInners = []snapshot.SerializerSnapshot{
 	{Name: "int64", Version: 1},
 	{Name: "string", Version: 1},

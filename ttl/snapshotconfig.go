@@ -8,7 +8,7 @@ import (
 	"github.com/stated-io/stated/snapshot"
 )
 
-// The serializer snapshot of backend.TTLSerializer (FORMAT.md). Serializer
+// The serializer snapshot of serializer.TTL (FORMAT.md). Serializer
 // names that start with "stated." are reserved for stated.
 const (
 	SnapshotName    = "stated.ttl"

@@ -10,8 +10,8 @@ import (
 
 // ErrMalformed is wrapped by the errors of SplitTimestamp and UnwrapSnapshot
 // when their input bytes do not decode. The decode errors that
-// backend.TTLSerializer and backend.TTLPlainSerializer return from
-// SplitTimestamp wrap backend.ErrDecode as well.
+// serializer.TTL and serializer.TTLPlain return from
+// SplitTimestamp wrap serializer.ErrDecode as well.
 var ErrMalformed = errors.New("malformed ttl encoding")
 
 // TimestampSize is the size of the timestamp that prefixes an encoded value.
@@ -20,7 +20,7 @@ const TimestampSize = 8
 // Value is a user value with the time of its last stamp (creation, write,
 // or read under OnReadAndWrite), in milliseconds since the epoch. Object
 // backends keep Values; byte backends keep their encoding
-// (backend.TTLSerializer).
+// (serializer.TTL).
 type Value[V any] struct {
 	Timestamp int64
 	Value     V

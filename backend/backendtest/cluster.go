@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -19,7 +22,7 @@ type cluster struct {
 	uid      string
 	maxP     int
 	keyed    []backend.KeyedBackend[string]
-	operator []*backend.OperatorStates
+	operator []*state.OperatorStates
 	clock    ttl.Clock // nil: the backends' default
 }
 
@@ -45,8 +48,8 @@ type restored struct {
 // settings are what the backends of a cluster are made with, besides
 // their key groups.
 type settings struct {
-	clock  ttl.Clock                  // nil: the backends' default
-	keySer backend.Serializer[string] // nil: backend.StringSerializer
+	clock  ttl.Clock                     // nil: the backends' default
+	keySer serializer.Serializer[string] // nil: serializer.String
 }
 
 // buildCluster makes a cluster whose backends use set and restores it from
@@ -56,7 +59,7 @@ func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored
 	t.Cleanup(c.close)
 	keySer := set.keySer
 	if keySer == nil {
-		keySer = backend.StringSerializer{}
+		keySer = serializer.String{}
 	}
 	for i := range parallelism {
 		b, err := f(backend.KeyedOptions[string]{
@@ -71,7 +74,7 @@ func buildCluster(t testing.TB, f Factory, parallelism, maxP int, from *restored
 			return c, fmt.Errorf("subtask %d: %w", i, err)
 		}
 		c.keyed = append(c.keyed, b)
-		o, err := backend.NewOperatorStates(backend.OperatorOptions{OperatorUID: c.uid, Subtask: i, Parallelism: parallelism})
+		o, err := state.NewOperatorStates(state.OperatorOptions{OperatorUID: c.uid, Subtask: i, Parallelism: parallelism})
 		if err != nil {
 			return c, err
 		}
@@ -114,7 +117,7 @@ func (c *cluster) owner(key string) (int, backend.KeyedBackend[string]) {
 // captures runs the synchronous phase on every subtask.
 type captures struct {
 	keyed    []backend.SnapshotCapture
-	operator []*backend.OperatorSnapshot
+	operator []*state.OperatorSnapshot
 }
 
 func (c *cluster) capture() *captures {
@@ -255,7 +258,7 @@ func mustRestore(t testing.TB, f Factory, store snapshot.Storage, dir string, pa
 
 func newStore(t testing.TB) snapshot.Storage {
 	t.Helper()
-	s, err := snapshot.NewFileStorage(t.TempDir())
+	s, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +270,7 @@ func newStore(t testing.TB) snapshot.Storage {
 // every key group of maxP, with string keys.
 func AllKeyGroups(uid string, maxP int) backend.KeyedOptions[string] {
 	return backend.KeyedOptions[string]{OperatorUID: uid, MaxParallelism: maxP,
-		KeyGroups: backend.KeyGroupRange{Start: 0, End: maxP - 1}, KeySerializer: backend.StringSerializer{}}
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: maxP - 1}, KeySerializer: serializer.String{}}
 }
 
 // Open returns a backend that f makes with opts, which the test's cleanup

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // avgAcc is a mutable accumulator: avgFunc modifies it in place, so a
@@ -39,11 +41,11 @@ func appendDigit(a, b int64) int64 { return a*10 + b }
 
 // The states every conformance test uses, one of each kind.
 var (
-	valueDesc  = backend.ValueDescriptor[int64]{Name: "value", Serializer: backend.Int64Serializer{}}
-	listDesc   = backend.ListDescriptor[string]{Name: "list", Serializer: backend.StringSerializer{}}
-	mapDesc    = backend.MapDescriptor[string, int64]{Name: "map", KeySerializer: backend.StringSerializer{}, ValueSerializer: backend.Int64Serializer{}}
-	digitsDesc = backend.ReducingDescriptor[int64]{Name: "digits", Serializer: backend.Int64Serializer{}, Reduce: appendDigit}
-	avgDesc    = backend.AggregatingDescriptor[int64, *avgAcc, float64]{Name: "avg", AccumulatorSerializer: backend.JSONSerializer[*avgAcc]{TypeName: "avgAcc"}, Aggregate: avgFunc{}}
+	valueDesc  = state.ValueDescriptor[int64]{Name: "value", Serializer: serializer.Int64{}}
+	listDesc   = state.ListDescriptor[string]{Name: "list", Serializer: serializer.String{}}
+	mapDesc    = state.MapDescriptor[string, int64]{Name: "map", KeySerializer: serializer.String{}, ValueSerializer: serializer.Int64{}}
+	digitsDesc = state.ReducingDescriptor[int64]{Name: "digits", Serializer: serializer.Int64{}, Reduce: appendDigit}
+	avgDesc    = state.AggregatingDescriptor[int64, *avgAcc, float64]{Name: "avg", AccumulatorSerializer: serializer.JSON[*avgAcc]{TypeName: "avgAcc"}, Aggregate: avgFunc{}}
 )
 
 // stateNames are the names of the states, in the order openStates
@@ -51,11 +53,11 @@ var (
 var stateNames = []string{valueDesc.Name, listDesc.Name, mapDesc.Name, digitsDesc.Name, avgDesc.Name}
 
 type states struct {
-	value  backend.ValueState[int64]
-	list   backend.ListState[string]
-	mapS   backend.MapState[string, int64]
-	digits backend.ReducingState[int64]
-	avg    backend.AggregatingState[int64, float64]
+	value  state.ValueState[int64]
+	list   state.ListState[string]
+	mapS   state.MapState[string, int64]
+	digits state.ReducingState[int64]
+	avg    state.AggregatingState[int64, float64]
 }
 
 func openStates(t testing.TB, b backend.KeyedBackend[string]) *states {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -52,9 +54,9 @@ func RunTTLPlateau(t *testing.T, f Factory, o PlateauOptions) {
 		t.Fatal(err)
 	}
 	b := c.keyed[0]
-	d := backend.ValueDescriptor[string]{Name: "session", Serializer: backend.StringSerializer{},
+	d := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{},
 		TTL: &ttl.Config{TTL: time.Second, Visibility: ttl.ReturnExpiredIfNotCleanedUp}}
-	st, err := backend.GetValueState(b, d)
+	st, err := state.GetValueState(b, d)
 	must(t, err)
 	value := string(make([]byte, o.ValueBytes))
 	held := make([]int, o.Seconds)

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // counterV1 writes a counter in 4 bytes; counterV2 in 8, and reads data of
@@ -24,11 +26,11 @@ func (counterV1) Decode(b []byte) (int64, error) {
 	}
 	return int64(binary.BigEndian.Uint32(b)), nil
 }
-func (counterV1) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "counter", Version: 1}
+func (counterV1) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "counter", Version: 1}
 }
-func (s counterV1) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
-	return backend.SameSerializer[int64](s.Snapshot(), old)
+func (s counterV1) Compatibility(old serializer.Snapshot) serializer.Compatibility[int64] {
+	return serializer.Same[int64](s.Snapshot(), old)
 }
 
 type counterV2 struct{}
@@ -42,14 +44,14 @@ func (counterV2) Decode(b []byte) (int64, error) {
 	}
 	return int64(binary.BigEndian.Uint64(b)), nil
 }
-func (counterV2) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "counter", Version: 2}
+func (counterV2) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "counter", Version: 2}
 }
-func (s counterV2) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+func (s counterV2) Compatibility(old serializer.Snapshot) serializer.Compatibility[int64] {
 	if old.Name == "counter" && old.Version == 1 {
-		return backend.Compatibility[int64]{Kind: backend.CompatibleWithReconfiguredSerializer, Reconfigured: counterV1{}}
+		return serializer.Compatibility[int64]{Kind: serializer.CompatibleWithReconfiguredSerializer, Reconfigured: counterV1{}}
 	}
-	return backend.SameSerializer[int64](s.Snapshot(), old)
+	return serializer.Same[int64](s.Snapshot(), old)
 }
 
 // testReconfiguredSerializer: data restored through a reconfigured
@@ -58,11 +60,11 @@ func (s counterV2) Compatibility(old backend.SerializerSnapshot) backend.Compati
 func testReconfiguredSerializer(t *testing.T, f Factory) {
 	store := newStore(t)
 	keys := keyNames(50)
-	write := func(c *cluster, ser backend.Serializer[int64], bump int64) {
+	write := func(c *cluster, ser serializer.Serializer[int64], bump int64) {
 		t.Helper()
 		for _, k := range keys {
 			_, b := c.owner(k)
-			st, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "counter", Serializer: ser})
+			st, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "counter", Serializer: ser})
 			must(t, err)
 			v, _, err := st.Value()
 			must(t, err)
@@ -77,7 +79,7 @@ func testReconfiguredSerializer(t *testing.T, f Factory) {
 		write(r, counterV2{}, 1) // reads through the reconfigured v1
 		for _, k := range keys {
 			_, b := r.owner(k)
-			st, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "counter", Serializer: counterV2{}})
+			st, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "counter", Serializer: counterV2{}})
 			must(t, err)
 			if v, ok, err := st.Value(); err != nil || !ok || v != int64(8+round) {
 				t.Fatalf("round %d key %q: got (%d, %v, %v), want %d", round, k, v, ok, err, 8+round)
@@ -98,23 +100,23 @@ func testReconfiguredSerializer(t *testing.T, f Factory) {
 	}
 }
 
-// versionedKeys writes keys as backend.StringSerializer does, under the
+// versionedKeys writes keys as serializer.String does, under the
 // identity "versioned-key" at its version. Version 2 reads what version 1
 // wrote through a reconfigured version 1 serializer.
 type versionedKeys struct {
-	backend.StringSerializer
+	serializer.String
 	version uint32
 }
 
-func (s versionedKeys) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "versioned-key", Version: s.version}
+func (s versionedKeys) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "versioned-key", Version: s.version}
 }
 
-func (s versionedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[string] {
+func (s versionedKeys) Compatibility(old serializer.Snapshot) serializer.Compatibility[string] {
 	if s.version == 2 && old.Name == "versioned-key" && old.Version == 1 {
-		return backend.Compatibility[string]{Kind: backend.CompatibleWithReconfiguredSerializer, Reconfigured: versionedKeys{version: 1}}
+		return serializer.Compatibility[string]{Kind: serializer.CompatibleWithReconfiguredSerializer, Reconfigured: versionedKeys{version: 1}}
 	}
-	return backend.SameSerializer[string](s.Snapshot(), old)
+	return serializer.Same[string](s.Snapshot(), old)
 }
 
 // testReconfiguredKeySerializer: a key serializer that reads the restored
@@ -157,14 +159,14 @@ func testReconfiguredKeySerializer(t *testing.T, f Factory) {
 }
 
 // migratingKeys asks for a migration of every key.
-type migratingKeys struct{ backend.StringSerializer }
+type migratingKeys struct{ serializer.String }
 
-func (migratingKeys) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "versioned-key", Version: 3}
+func (migratingKeys) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "versioned-key", Version: 3}
 }
 
-func (migratingKeys) Compatibility(backend.SerializerSnapshot) backend.Compatibility[string] {
-	return backend.Compatibility[string]{Kind: backend.CompatibleAfterMigration, ReadOld: backend.StringSerializer{}.Decode}
+func (migratingKeys) Compatibility(serializer.Snapshot) serializer.Compatibility[string] {
+	return serializer.Compatibility[string]{Kind: serializer.CompatibleAfterMigration, ReadOld: serializer.String{}.Decode}
 }
 
 // shiftedKeys writes an int64 map key k as the 8 big-endian bytes of
@@ -184,15 +186,15 @@ func (s shiftedKeys) Decode(b []byte) (int64, error) {
 	return int64(binary.BigEndian.Uint64(b)) - int64(s.version) + 1, nil
 }
 
-func (s shiftedKeys) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "shifted-key", Version: s.version}
+func (s shiftedKeys) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "shifted-key", Version: s.version}
 }
 
-func (s shiftedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+func (s shiftedKeys) Compatibility(old serializer.Snapshot) serializer.Compatibility[int64] {
 	if s.version == 2 && old.Name == "shifted-key" && old.Version == 1 {
-		return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: shiftedKeys{version: 1}.Decode}
+		return serializer.Compatibility[int64]{Kind: serializer.CompatibleAfterMigration, ReadOld: shiftedKeys{version: 1}.Decode}
 	}
-	return backend.SameSerializer[int64](s.Snapshot(), old)
+	return serializer.Same[int64](s.Snapshot(), old)
 }
 
 // testMapKeyMigration migrates the user keys of a map whose old keys
@@ -200,14 +202,14 @@ func (s shiftedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compa
 // old key): no entry may be lost, and the map restores again.
 func testMapKeyMigration(t *testing.T, f Factory) {
 	store := newStore(t)
-	desc := func(version uint32) backend.MapDescriptor[int64, int64] {
-		return backend.MapDescriptor[int64, int64]{Name: "shifted", KeySerializer: shiftedKeys{version: version}, ValueSerializer: backend.Int64Serializer{}}
+	desc := func(version uint32) state.MapDescriptor[int64, int64] {
+		return state.MapDescriptor[int64, int64]{Name: "shifted", KeySerializer: shiftedKeys{version: version}, ValueSerializer: serializer.Int64{}}
 	}
 	keys := keyNames(40)
 	c := newCluster(t, f, 2, 128)
 	for _, k := range keys {
 		_, b := c.owner(k)
-		st, err := backend.GetMapState(b, desc(1))
+		st, err := state.GetMapState(b, desc(1))
 		must(t, err)
 		for uk := range int64(50) {
 			must(t, st.Put(uk, uk*100+int64(len(k))))
@@ -218,7 +220,7 @@ func testMapKeyMigration(t *testing.T, f Factory) {
 		r := mustRestore(t, f, store, dir, 3, 128)
 		for _, k := range keys {
 			_, b := r.owner(k)
-			st, err := backend.GetMapState(b, desc(2))
+			st, err := state.GetMapState(b, desc(2))
 			if err != nil {
 				t.Fatalf("round %d: register the map with migrated keys: %v", round, err)
 			}
@@ -253,18 +255,18 @@ func (halvedKeys) Decode(b []byte) (int64, error) {
 	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
-func (s halvedKeys) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "halved-key", Version: s.version}
+func (s halvedKeys) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "halved-key", Version: s.version}
 }
 
-func (s halvedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
+func (s halvedKeys) Compatibility(old serializer.Snapshot) serializer.Compatibility[int64] {
 	if s.version == 2 && old.Name == "halved-key" && old.Version == 1 {
-		return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
+		return serializer.Compatibility[int64]{Kind: serializer.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
 			k, err := halvedKeys{}.Decode(b)
 			return k / 2, err
 		}}
 	}
-	return backend.SameSerializer[int64](s.Snapshot(), old)
+	return serializer.Same[int64](s.Snapshot(), old)
 }
 
 // testMapKeyMerge: a migration of map user keys that gives two entries of
@@ -272,14 +274,14 @@ func (s halvedKeys) Compatibility(old backend.SerializerSnapshot) backend.Compat
 // is refused (ErrIncompatibleSerializer) and the data stays as it was.
 func testMapKeyMerge(t *testing.T, f Factory) {
 	store := newStore(t)
-	desc := func(version uint32) backend.MapDescriptor[int64, int64] {
-		return backend.MapDescriptor[int64, int64]{Name: "halved", KeySerializer: halvedKeys{version: version}, ValueSerializer: backend.Int64Serializer{}}
+	desc := func(version uint32) state.MapDescriptor[int64, int64] {
+		return state.MapDescriptor[int64, int64]{Name: "halved", KeySerializer: halvedKeys{version: version}, ValueSerializer: serializer.Int64{}}
 	}
 	keys := keyNames(20)
 	c := newCluster(t, f, 2, 128)
 	for _, k := range keys {
 		_, b := c.owner(k)
-		st, err := backend.GetMapState(b, desc(1))
+		st, err := state.GetMapState(b, desc(1))
 		must(t, err)
 		for uk := range int64(10) {
 			must(t, st.Put(uk, uk+100))
@@ -287,10 +289,10 @@ func testMapKeyMerge(t *testing.T, f Factory) {
 	}
 	dir := c.checkpoint(store, 1)
 	r := mustRestore(t, f, store, dir, 1, 128)
-	if _, err := backend.GetMapState(r.keyed[0], desc(2)); !errors.Is(err, backend.ErrIncompatibleSerializer) {
+	if _, err := state.GetMapState(r.keyed[0], desc(2)); !errors.Is(err, backend.ErrIncompatibleSerializer) {
 		t.Fatalf("register a map whose migration merges user keys: %v, want ErrIncompatibleSerializer", err)
 	}
-	again, err := backend.GetMapState(r.keyed[0], desc(1))
+	again, err := state.GetMapState(r.keyed[0], desc(1))
 	must(t, err)
 	for _, k := range keys {
 		r.owner(k)
@@ -303,11 +305,11 @@ func testMapKeyMerge(t *testing.T, f Factory) {
 }
 
 // pickyInt64 migrates int32 data to int64 but cannot read the value 13.
-type pickyInt64 struct{ backend.Int64Serializer }
+type pickyInt64 struct{ serializer.Int64 }
 
-func (pickyInt64) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[int64] {
-	return backend.Compatibility[int64]{Kind: backend.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
-		v, err := backend.Int32Serializer{}.Decode(b)
+func (pickyInt64) Compatibility(old serializer.Snapshot) serializer.Compatibility[int64] {
+	return serializer.Compatibility[int64]{Kind: serializer.CompatibleAfterMigration, ReadOld: func(b []byte) (int64, error) {
+		v, err := serializer.Int32{}.Decode(b)
 		if v == 13 {
 			return 0, fmt.Errorf("picky: cannot migrate 13")
 		}
@@ -320,10 +322,10 @@ func (pickyInt64) Compatibility(old backend.SerializerSnapshot) backend.Compatib
 // again with the serializer that wrote it, every value is there.
 func testFailedMigration(t *testing.T, f Factory) {
 	store := newStore(t)
-	old := backend.ValueDescriptor[int32]{Name: "count", Serializer: backend.Int32Serializer{}}
+	old := state.ValueDescriptor[int32]{Name: "count", Serializer: serializer.Int32{}}
 	keys := keyNames(200)
 	c := newCluster(t, f, 1, 128)
-	st, err := backend.GetValueState(c.keyed[0], old)
+	st, err := state.GetValueState(c.keyed[0], old)
 	must(t, err)
 	for i, k := range keys {
 		c.owner(k)
@@ -331,10 +333,10 @@ func testFailedMigration(t *testing.T, f Factory) {
 	}
 	dir := c.checkpoint(store, 1)
 	r := mustRestore(t, f, store, dir, 1, 128)
-	if _, err := backend.GetValueState(r.keyed[0], backend.ValueDescriptor[int64]{Name: "count", Serializer: pickyInt64{}}); err == nil {
+	if _, err := state.GetValueState(r.keyed[0], state.ValueDescriptor[int64]{Name: "count", Serializer: pickyInt64{}}); err == nil {
 		t.Fatal("a migration that cannot read the value 13 succeeded")
 	}
-	again, err := backend.GetValueState(r.keyed[0], old)
+	again, err := state.GetValueState(r.keyed[0], old)
 	if err != nil {
 		t.Fatalf("register with the old serializer after a failed migration: %v", err)
 	}

@@ -11,7 +11,10 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 var testNamespaces = []string{"", "w1", "w2"}
@@ -59,11 +62,11 @@ func testOperatorState(t *testing.T, f Factory) {
 	c := newCluster(t, f, 3, 128)
 	var all []string
 	for i, o := range c.operator {
-		split, err := backend.GetListOperatorState(o, "offsets", backend.StringSerializer{})
+		split, err := state.GetListOperatorState(o, "offsets", serializer.String{})
 		must(t, err)
-		union, err := backend.GetUnionListOperatorState(o, "union", backend.Int64Serializer{})
+		union, err := state.GetUnionListOperatorState(o, "union", serializer.Int64{})
 		must(t, err)
-		bc, err := backend.GetBroadcastState(o, "rules", backend.StringSerializer{}, backend.Int64Serializer{})
+		bc, err := state.GetBroadcastState(o, "rules", serializer.String{}, serializer.Int64{})
 		must(t, err)
 		for j := range 3 + i { // 3, 4 and 5 elements: 12 in all
 			e := fmt.Sprintf("s%d-e%d", i, j)
@@ -80,16 +83,16 @@ func testOperatorState(t *testing.T, f Factory) {
 		var got []string
 		sizes := map[int]int{}
 		for i, o := range r.operator {
-			split, err := backend.GetListOperatorState(o, "offsets", backend.StringSerializer{})
+			split, err := state.GetListOperatorState(o, "offsets", serializer.String{})
 			must(t, err)
 			got = append(got, split.Get()...)
 			sizes[len(split.Get())]++
-			union, err := backend.GetUnionListOperatorState(o, "union", backend.Int64Serializer{})
+			union, err := state.GetUnionListOperatorState(o, "union", serializer.Int64{})
 			must(t, err)
 			if u := union.Get(); !slices.Equal(u, []int64{0, 1, 2}) {
 				t.Fatalf("p=%d subtask %d union state: got %v, want [0 1 2]", newP, i, u)
 			}
-			bc, err := backend.GetBroadcastState(o, "rules", backend.StringSerializer{}, backend.Int64Serializer{})
+			bc, err := state.GetBroadcastState(o, "rules", serializer.String{}, serializer.Int64{})
 			must(t, err)
 			if v, _ := bc.Get("subtask"); v != int64(i%3) || bc.Len() != 2 {
 				t.Fatalf("p=%d subtask %d broadcast state: got subtask=%d len=%d, want %d and 2", newP, i, v, bc.Len(), i%3)
@@ -179,12 +182,12 @@ func testSnapshotConcurrentWrites(t *testing.T, f Factory) {
 // checkpoint: the restore must fail with ErrCorrupt naming the file.
 func testCorruptFiles(t *testing.T, f Factory) {
 	root := t.TempDir()
-	store, err := snapshot.NewFileStorage(root)
+	store, err := file.New(root)
 	must(t, err)
 	s := withStates(t, newCluster(t, f, 2, 128))
 	fill(t, s, 21, 400, keyNames(60))
 	for i, o := range s.operator {
-		l, err := backend.GetListOperatorState(o, "offsets", backend.Int64Serializer{})
+		l, err := state.GetListOperatorState(o, "offsets", serializer.Int64{})
 		must(t, err)
 		l.Add(int64(i))
 	}
@@ -275,21 +278,21 @@ func mustMetadata(t testing.TB, store snapshot.Storage, dir string) *snapshot.Me
 func testSerializerMigration(t *testing.T, f Factory) {
 	store := newStore(t)
 	c := newCluster(t, f, 2, 128)
-	old := backend.ValueDescriptor[int32]{Name: "count", Serializer: backend.Int32Serializer{}}
+	old := state.ValueDescriptor[int32]{Name: "count", Serializer: serializer.Int32{}}
 	keys := keyNames(100)
 	for _, k := range keys {
 		i, b := c.owner(k)
-		st, err := backend.GetValueState(b, old)
+		st, err := state.GetValueState(b, old)
 		must(t, err)
 		_ = i
 		must(t, st.Update(int32(len(k))*1000))
 	}
 	dir := c.checkpoint(store, 1)
 	r := mustRestore(t, f, store, dir, 3, 128)
-	newDesc := backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}}
-	sts := make([]backend.ValueState[int64], len(r.keyed))
+	newDesc := state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}}
+	sts := make([]state.ValueState[int64], len(r.keyed))
 	for i, b := range r.keyed {
-		st, err := backend.GetValueState(b, newDesc)
+		st, err := state.GetValueState(b, newDesc)
 		if err != nil {
 			t.Fatalf("int64 serializer over int32 data (a migration): %v", err)
 		}
@@ -321,7 +324,7 @@ func testIncompatibleSerializer(t *testing.T, f Factory) {
 	fill(t, s, 31, 200, keyNames(20))
 	dir := s.checkpoint(store, 1)
 	r := mustRestore(t, f, store, dir, 1, 128)
-	_, err := backend.GetValueState(r.keyed[0], backend.ValueDescriptor[string]{Name: valueDesc.Name, Serializer: backend.StringSerializer{}})
+	_, err := state.GetValueState(r.keyed[0], state.ValueDescriptor[string]{Name: valueDesc.Name, Serializer: serializer.String{}})
 	if !errors.Is(err, backend.ErrIncompatibleSerializer) {
 		t.Fatalf("string serializer over int64 data: got %v, want ErrIncompatibleSerializer", err)
 	}
@@ -344,13 +347,13 @@ func testIncompatibleSerializer(t *testing.T, f Factory) {
 
 // otherKeySerializer writes strings like StringSerializer but claims
 // another identity.
-type otherKeySerializer struct{ backend.StringSerializer }
+type otherKeySerializer struct{ serializer.String }
 
-func (otherKeySerializer) Snapshot() backend.SerializerSnapshot {
-	return backend.SerializerSnapshot{Name: "other-string", Version: 1}
+func (otherKeySerializer) Snapshot() serializer.Snapshot {
+	return serializer.Snapshot{Name: "other-string", Version: 1}
 }
-func (s otherKeySerializer) Compatibility(old backend.SerializerSnapshot) backend.Compatibility[string] {
-	return backend.SameSerializer[string](s.Snapshot(), old)
+func (s otherKeySerializer) Compatibility(old serializer.Snapshot) serializer.Compatibility[string] {
+	return serializer.Same[string](s.Snapshot(), old)
 }
 
 func testMaxParallelismChange(t *testing.T, f Factory) {

@@ -30,6 +30,8 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // Factory creates a keyed backend for the given options; the suite closes
@@ -312,15 +314,15 @@ func testKeyGroupOutOfRange(t *testing.T, f Factory) {
 
 func testStateKindConflict(t *testing.T, f Factory) {
 	_, b := single(t, f)
-	_, err := backend.GetListState(b, backend.ListDescriptor[int64]{Name: valueDesc.Name, Serializer: backend.Int64Serializer{}})
+	_, err := state.GetListState(b, state.ListDescriptor[int64]{Name: valueDesc.Name, Serializer: serializer.Int64{}})
 	if !errors.Is(err, backend.ErrStateConflict) {
 		t.Fatalf("list state under a value state's name: got %v, want ErrStateConflict", err)
 	}
-	again, err := backend.GetValueState(b, valueDesc)
+	again, err := state.GetValueState(b, valueDesc)
 	must(t, err)
 	must(t, b.SetCurrentKey("x"))
 	must(t, again.Update(5))
-	first, err := backend.GetValueState(b, valueDesc)
+	first, err := state.GetValueState(b, valueDesc)
 	must(t, err)
 	if v, ok, _ := first.Value(); !ok || v != 5 {
 		t.Fatalf("two handles of one state disagree: got (%d, %v), want 5", v, ok)
@@ -329,7 +331,7 @@ func testStateKindConflict(t *testing.T, f Factory) {
 
 func testClose(t *testing.T, f Factory) {
 	b, err := f(backend.KeyedOptions[string]{OperatorUID: "close", MaxParallelism: 128,
-		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}})
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}})
 	must(t, err)
 	must(t, b.Close())
 	must(t, b.Close())

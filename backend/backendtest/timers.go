@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/state"
 )
 
 func firedList(t *testing.T, b backend.KeyedBackend[string], got *[]string) func(backend.Timer[string]) error {
@@ -20,7 +21,7 @@ func firedList(t *testing.T, b backend.KeyedBackend[string], got *[]string) func
 
 func testTimers(t *testing.T, f Factory) {
 	_, b := single(t, f)
-	ts, err := backend.NewTimerService(b)
+	ts, err := state.NewTimerService(b)
 	must(t, err)
 	reg := func(key, ns string, at int64) {
 		t.Helper()
@@ -80,7 +81,7 @@ func testTimers(t *testing.T, f Factory) {
 // timer of its own namespace only.
 func testTimerDeletes(t *testing.T, f Factory) {
 	_, b := single(t, f)
-	ts, err := backend.NewTimerService(b)
+	ts, err := state.NewTimerService(b)
 	must(t, err)
 	must(t, b.SetCurrentKey("k"))
 	for _, ns := range []string{"", "w1", "w2"} {
@@ -191,11 +192,11 @@ func testTimersAcrossRestore(t *testing.T, f Factory) {
 }
 
 // timerServices creates the timer service of every subtask of c.
-func timerServices(t testing.TB, c *cluster) []*backend.TimerService[string] {
+func timerServices(t testing.TB, c *cluster) []*state.TimerService[string] {
 	t.Helper()
-	var out []*backend.TimerService[string]
+	var out []*state.TimerService[string]
 	for i, b := range c.keyed {
-		ts, err := backend.NewTimerService(b)
+		ts, err := state.NewTimerService(b)
 		if err != nil {
 			t.Fatalf("subtask %d: timer service: %v", i, err)
 		}
@@ -211,7 +212,7 @@ func testTimersRescale(t *testing.T, f Factory) {
 	c := newCluster(t, f, 2, 128)
 	var want []string
 	for i, b := range c.keyed {
-		ts, err := backend.NewTimerService(b)
+		ts, err := state.NewTimerService(b)
 		must(t, err)
 		_ = i
 		for k := range 40 {
@@ -228,7 +229,7 @@ func testTimersRescale(t *testing.T, f Factory) {
 	r := mustRestore(t, f, store, dir, 3, 128)
 	var got []string
 	for _, b := range r.keyed {
-		ts, err := backend.NewTimerService(b)
+		ts, err := state.NewTimerService(b)
 		must(t, err)
 		must(t, ts.AdvanceWatermark(1000, firedList(t, b, &got)))
 		var proc []string
@@ -251,10 +252,10 @@ func testTimersRescale(t *testing.T, f Factory) {
 // testTimersRandomized drives it.
 type timerDomain struct {
 	name     string
-	register func(s *backend.TimerService[string], ns string, at int64) error
-	remove   func(s *backend.TimerService[string], ns string, at int64) error
-	advance  func(s *backend.TimerService[string], to int64, fire func(backend.Timer[string]) error) error
-	next     func(s *backend.TimerService[string]) (int64, bool)
+	register func(s *state.TimerService[string], ns string, at int64) error
+	remove   func(s *state.TimerService[string], ns string, at int64) error
+	advance  func(s *state.TimerService[string], to int64, fire func(backend.Timer[string]) error) error
+	next     func(s *state.TimerService[string]) (int64, bool)
 
 	// The model: the live timers, the timers registered so far (deletes
 	// pick from them, live or not), and the time advanced to last.
@@ -265,15 +266,15 @@ type timerDomain struct {
 
 var timerDomains = []timerDomain{
 	{name: "event",
-		register: (*backend.TimerService[string]).RegisterEventTimeTimer,
-		remove:   (*backend.TimerService[string]).DeleteEventTimeTimer,
-		advance:  (*backend.TimerService[string]).AdvanceWatermark,
-		next:     (*backend.TimerService[string]).NextEventTime},
+		register: (*state.TimerService[string]).RegisterEventTimeTimer,
+		remove:   (*state.TimerService[string]).DeleteEventTimeTimer,
+		advance:  (*state.TimerService[string]).AdvanceWatermark,
+		next:     (*state.TimerService[string]).NextEventTime},
 	{name: "processing",
-		register: (*backend.TimerService[string]).RegisterProcessingTimeTimer,
-		remove:   (*backend.TimerService[string]).DeleteProcessingTimeTimer,
-		advance:  (*backend.TimerService[string]).AdvanceProcessingTime,
-		next:     (*backend.TimerService[string]).NextProcessingTime},
+		register: (*state.TimerService[string]).RegisterProcessingTimeTimer,
+		remove:   (*state.TimerService[string]).DeleteProcessingTimeTimer,
+		advance:  (*state.TimerService[string]).AdvanceProcessingTime,
+		next:     (*state.TimerService[string]).NextProcessingTime},
 }
 
 // testTimersRandomized drives the timers of a cluster through random

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -46,11 +48,11 @@ func openStatesOrdered(t testing.TB, b backend.KeyedBackend[string], cfg *ttl.Co
 	vd.TTL, ld.TTL, md.TTL, sd.TTL, ad.TTL = cfg, cfg, cfg, cfg, cfg
 	s := &states{}
 	register := []func() error{
-		func() (err error) { s.value, err = backend.GetValueState(b, vd); return err },
-		func() (err error) { s.list, err = backend.GetListState(b, ld); return err },
-		func() (err error) { s.mapS, err = backend.GetMapState(b, md); return err },
-		func() (err error) { s.digits, err = backend.GetReducingState(b, sd); return err },
-		func() (err error) { s.avg, err = backend.GetAggregatingState(b, ad); return err },
+		func() (err error) { s.value, err = state.GetValueState(b, vd); return err },
+		func() (err error) { s.list, err = state.GetListState(b, ld); return err },
+		func() (err error) { s.mapS, err = state.GetMapState(b, md); return err },
+		func() (err error) { s.digits, err = state.GetReducingState(b, sd); return err },
+		func() (err error) { s.avg, err = state.GetAggregatingState(b, ad); return err },
 	}
 	if order == nil {
 		order = []int{0, 1, 2, 3, 4}
@@ -644,7 +646,7 @@ func testTTLShorter(t *testing.T, f Factory) {
 func testTTLInvalidConfig(t *testing.T, f Factory) {
 	c := newCluster(t, f, 1, 128)
 	b := c.keyed[0]
-	_, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "bad-ttl", Serializer: backend.Int64Serializer{},
+	_, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "bad-ttl", Serializer: serializer.Int64{},
 		TTL: &ttl.Config{TTL: time.Microsecond, Cleanup: ttl.Cleanup{Incremental: ttl.IncrementalCleanup{Entries: -1}}}})
 	if !errors.Is(err, ttl.ErrInvalidConfig) {
 		t.Fatalf("invalid ttl: got %v, want ttl.ErrInvalidConfig", err)
@@ -660,12 +662,12 @@ func testTTLConflict(t *testing.T, f Factory) {
 	c := newCluster(t, f, 1, 128)
 	b := c.keyed[0]
 	must(t, b.SetCurrentKey("a"))
-	d := backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}, TTL: ttlOf(time.Second)}
-	st, err := backend.GetValueState(b, d)
+	d := state.ValueDescriptor[int64]{Name: "v", Serializer: serializer.Int64{}, TTL: ttlOf(time.Second)}
+	st, err := state.GetValueState(b, d)
 	must(t, err)
 	must(t, st.Update(1))
 	d.TTL = nil
-	if _, err := backend.GetValueState(b, d); !errors.Is(err, backend.ErrStateConflict) {
+	if _, err := state.GetValueState(b, d); !errors.Is(err, backend.ErrStateConflict) {
 		t.Fatalf("the same state without ttl: got %v, want ErrStateConflict", err)
 	}
 }

@@ -2,8 +2,9 @@
 // objects in per-key-group Go maps and is never serialized on the
 // read/write path.
 //
-// The typed maps belong to the state layer (backend.ObjectStore); this
-// package registers them, takes captures, writes full snapshots in the
+// The typed maps are the copy-on-write stores of the object states
+// (backend.ObjectStore, made by internal/cowstore); this package registers
+// them, takes captures, writes full snapshots in the
 // key-group stream format (snapshot.FormatKeyGroups, which restores read
 // per key group) and restores them. A capture freezes the maps of every key
 // group in O(states × key groups); writes during the asynchronous phase go
@@ -17,16 +18,17 @@ import (
 	"fmt"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
 // Backend is the heap keyed backend of one subtask. It implements
-// backend.KeyedBackend and backend.ObjectBackend. It is not safe for
-// concurrent use, except for the captures that Snapshot returns.
+// backend.KeyedBackend with the capability backend.Objects. It is not safe
+// for concurrent use, except for the captures that Snapshot returns.
 type Backend[K comparable] struct {
 	opts    backend.KeyedOptions[K]
 	groups  backend.KeyGroupRange
-	keySer  backend.Serializer[K]
+	keySer  serializer.Serializer[K]
 	current backend.KeyContext[K]
 	pins    backend.Pins
 
@@ -39,7 +41,10 @@ type Backend[K comparable] struct {
 	closed bool
 }
 
-var _ backend.ObjectBackend[string] = (*Backend[string])(nil)
+var (
+	_ backend.KeyedBackend[string]     = (*Backend[string])(nil)
+	_ backend.ObjectCapability[string] = (*Backend[string])(nil)
+)
 
 // New returns an empty heap backend.
 func New[K comparable](opts backend.KeyedOptions[K]) (*Backend[K], error) {
@@ -66,6 +71,9 @@ func (b *Backend[K]) unusable() error {
 	}
 	return b.failed
 }
+
+// Capability implements backend.KeyedBackend: the heap keeps objects.
+func (b *Backend[K]) Capability() backend.Capability[K] { return backend.Objects[K](b) }
 
 // SetCurrentKey implements backend.KeyedBackend.
 func (b *Backend[K]) SetCurrentKey(key K) error {
@@ -109,12 +117,12 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	return nil
 }
 
-// ObjectContext implements backend.ObjectBackend.
+// ObjectContext implements backend.ObjectCapability.
 func (b *Backend[K]) ObjectContext() backend.ObjectContext[K] {
 	return backend.ObjectContext[K]{Key: &b.current, Pins: &b.pins}
 }
 
-// RegisterObjectStore implements backend.ObjectBackend.
+// RegisterObjectStore implements backend.ObjectCapability.
 func (b *Backend[K]) RegisterObjectStore(reg backend.ObjectRegistration[K]) (backend.ObjectStore[K], error) {
 	if err := b.unusable(); err != nil {
 		return nil, err
@@ -126,12 +134,12 @@ func (b *Backend[K]) RegisterObjectStore(reg backend.ObjectRegistration[K]) (bac
 		return st, nil
 	}
 	rs := b.restored[reg.Name]
-	var old []backend.SerializerSnapshot
+	var old []serializer.Snapshot
 	if rs != nil {
 		if rs.meta.Kind != reg.Kind {
 			return nil, b.conflict(reg.Name, rs.meta.Kind, reg.Kind)
 		}
-		old = append([]backend.SerializerSnapshot{}, rs.meta.Serializers...)
+		old = append([]serializer.Snapshot{}, rs.meta.Serializers...)
 	}
 	st, err := reg.NewStore(old)
 	if err != nil {

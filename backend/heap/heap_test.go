@@ -9,7 +9,10 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -52,12 +55,12 @@ func TestTTLIncrementalCleanup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := ttl.NewManualClock(1_000_000)
 			b, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-				KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock})
+				KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			st, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{},
+			st, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "v", Serializer: serializer.Int64{},
 				TTL: &ttl.Config{TTL: time.Second, Visibility: ttl.ReturnExpiredIfNotCleanedUp, Cleanup: ttl.Cleanup{Incremental: tc.inc}}})
 			if err != nil {
 				t.Fatal(err)
@@ -94,7 +97,7 @@ func TestTTLIncrementalCleanup(t *testing.T) {
 			if got := heldKeys(t, b); got != want {
 				t.Fatalf("held %d of %d expired entries after the accesses, want %d", got, keys, want)
 			}
-			store, err := snapshot.NewFileStorage(t.TempDir())
+			store, err := file.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,15 +122,15 @@ func TestTTLIncrementalCleanup(t *testing.T) {
 func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 	clock := ttl.NewManualClock(1_000_000)
 	opts := backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock}
-	d := backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{},
+		KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock}
+	d := state.ValueDescriptor[int64]{Name: "v", Serializer: serializer.Int64{},
 		TTL: &ttl.Config{TTL: time.Second, Visibility: ttl.ReturnExpiredIfNotCleanedUp}}
 	b, err := heap.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	st, err := backend.GetValueState(b, d)
+	st, err := state.GetValueState(b, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +148,7 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := backendtest.RestoreCapture(t, factory, opts, capture)
-	rst, err := backend.GetValueState(r, d)
+	rst, err := state.GetValueState(r, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +175,11 @@ func TestTTLIncrementalCleanupAfterRestore(t *testing.T) {
 // flight) instead of a layer per checkpoint.
 func TestOverlaysFoldBack(t *testing.T) {
 	b := backendtest.Open(t, factory, backendtest.AllKeyGroups("op", 4)).(*heap.Backend[string])
-	value, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}})
+	value, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "v", Serializer: serializer.Int64{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := backend.GetListState(b, backend.ListDescriptor[string]{Name: "l", Serializer: backend.StringSerializer{}})
+	list, err := state.GetListState(b, state.ListDescriptor[string]{Name: "l", Serializer: serializer.String{}})
 	if err != nil {
 		t.Fatal(err)
 	}

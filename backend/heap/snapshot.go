@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -41,7 +42,7 @@ func (b *Backend[K]) Snapshot() (backend.SnapshotCapture, error) {
 type capture[K comparable] struct {
 	uid         string
 	groups      backend.KeyGroupRange
-	keySer      backend.Serializer[K]
+	keySer      serializer.Serializer[K]
 	compression snapshot.Compression
 	states      []capturedState[K]
 	restored    []*restoredState[K]

@@ -48,7 +48,7 @@
 //
 // # Timers
 //
-// The backend keeps the timers of backend.TimerService itself
+// The backend keeps the timers of state.TimerService itself
 // (backend.TimerBackend): they are rows of the timer map states, and a
 // timer index orders them by time within each key group (FORMAT.md), so
 // they are bounded by disk, not memory; memory holds 16 of each key
@@ -75,6 +75,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/ttlunit"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -112,15 +115,15 @@ const Format = "lsm/v2"
 const FormatV1 = "lsm/v1"
 
 // Backend is the LSM keyed backend of one subtask. It implements
-// backend.KeyedBackend, backend.ByteBackend, backend.TimerBackend and
-// backend.CheckpointListener.
+// backend.KeyedBackend with the capability backend.Bytes, and
+// backend.TimerBackend and backend.CheckpointListener.
 // It is not safe for concurrent use, except for the captures that Snapshot
 // returns and for SweepExpired. Its background sweep runs on a goroutine of
 // its own, which Close stops.
 type Backend[K comparable] struct {
 	opts    Options[K]
 	groups  backend.KeyGroupRange
-	keySer  backend.Serializer[K]
+	keySer  serializer.Serializer[K]
 	current backend.KeyContext[K]
 
 	id    string // instance id: names the shared files this instance uploads
@@ -163,7 +166,7 @@ type stateInfo struct {
 	name        string
 	sid         uint16
 	kind        snapshot.StateKind
-	serializers []backend.SerializerSnapshot
+	serializers []serializer.Snapshot
 	// registered says ttl is known: the state was registered through
 	// ByteTable in this process (a restored state is not until then).
 	registered bool
@@ -179,7 +182,8 @@ type stateInfo struct {
 }
 
 var (
-	_ backend.ByteBackend[string]  = (*Backend[string])(nil)
+	_ backend.KeyedBackend[string] = (*Backend[string])(nil)
+	_ backend.ByteCapability       = (*Backend[string])(nil)
 	_ backend.CheckpointListener   = (*Backend[string])(nil)
 	_ backend.TimerBackend[string] = (*Backend[string])(nil)
 	_ backend.ByteTable            = (*table[string])(nil)
@@ -289,6 +293,9 @@ func (b *Backend[K]) unusable() error {
 	return b.failed
 }
 
+// Capability implements backend.KeyedBackend: the LSM keeps bytes.
+func (b *Backend[K]) Capability() backend.Capability[K] { return backend.Bytes[K](b) }
+
 // SetCurrentKey implements backend.KeyedBackend.
 func (b *Backend[K]) SetCurrentKey(key K) error {
 	if err := b.unusable(); err != nil {
@@ -309,14 +316,14 @@ func (b *Backend[K]) KeyGroups() backend.KeyGroupRange { return b.groups }
 // MaxParallelism implements backend.KeyedBackend.
 func (b *Backend[K]) MaxParallelism() int { return b.opts.MaxParallelism }
 
-// Clock implements backend.ByteBackend.
+// Clock implements backend.ByteCapability.
 func (b *Backend[K]) Clock() ttl.Clock { return b.current.Clock() }
 
 // addState gives a new state the next state id: ids run from 1 to
 // maxStateID (indexSID is the expiry index's).
-func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []backend.SerializerSnapshot) (*stateInfo, error) {
-	if len(b.bySID) >= maxStateID {
-		return nil, fmt.Errorf("lsm: operator %q: more than %d states", b.opts.OperatorUID, maxStateID)
+func (b *Backend[K]) addState(name string, kind snapshot.StateKind, sers []serializer.Snapshot) (*stateInfo, error) {
+	if len(b.bySID) >= rowkey.MaxStateID {
+		return nil, fmt.Errorf("lsm: operator %q: more than %d states", b.opts.OperatorUID, rowkey.MaxStateID)
 	}
 	st := &stateInfo{name: name, sid: uint16(len(b.bySID) + 1), kind: kind, serializers: sers}
 	b.states[name] = st
@@ -330,7 +337,7 @@ func (b *Backend[K]) conflict(name string, had, want snapshot.StateKind) error {
 		backend.ErrStateConflict, b.opts.OperatorUID, name, had, want)
 }
 
-// ByteTable implements backend.ByteBackend.
+// ByteTable implements backend.ByteCapability.
 func (b *Backend[K]) ByteTable(reg backend.ByteRegistration) (backend.ByteTable, error) {
 	if err := b.unusable(); err != nil {
 		return nil, err
@@ -442,7 +449,7 @@ func (b *Backend[K]) indexRestored(st *stateInfo, cfg *ttl.Config, rewritten boo
 
 // resolve asks the registration how to read the data of st.
 func (b *Backend[K]) resolve(reg backend.ByteRegistration, st *stateInfo) (backend.ByteMigration, error) {
-	m, err := reg.Migrate(append([]backend.SerializerSnapshot{}, st.serializers...))
+	m, err := reg.Migrate(append([]serializer.Snapshot{}, st.serializers...))
 	if err != nil {
 		var ie *backend.IncompatibleStateError
 		if errors.As(err, &ie) {
@@ -452,8 +459,8 @@ func (b *Backend[K]) resolve(reg backend.ByteRegistration, st *stateInfo) (backe
 	return m, err
 }
 
-func sameSerializers(a, b []backend.SerializerSnapshot) bool {
-	return slices.EqualFunc(a, b, func(x, y backend.SerializerSnapshot) bool {
+func sameSerializers(a, b []serializer.Snapshot) bool {
+	return slices.EqualFunc(a, b, func(x, y serializer.Snapshot) bool {
 		return x.Name == y.Name && x.Version == y.Version && bytes.Equal(x.Config, y.Config)
 	})
 }
@@ -472,7 +479,7 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	}
 	hide := st.ttl != nil && st.ttl.Visibility == ttl.NeverReturnExpired
 	now := b.current.Clock().Now()
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -484,32 +491,32 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 	var last []byte
 	for kg := b.groups.Start; kg <= b.groups.End; kg++ {
 		haveLast, reported := false, false
-		prefix := appendStatePrefix(nil, kg, st.sid)
+		prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
 		for valid := it.SeekGE(prefix); valid; valid = it.Next() {
 			k := it.Key()
-			if len(k) < headerBytes || string(k[:headerBytes]) != string(prefix) {
+			if len(k) < rowkey.HeaderBytes || string(k[:rowkey.HeaderBytes]) != string(prefix) {
 				break
 			}
-			r, err := parseRow(k)
+			r, err := rowkey.Parse(k)
 			if err != nil {
 				return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: "row key", Err: err}
 			}
-			if string(r.ns) != namespace {
+			if string(r.Namespace) != namespace {
 				continue
 			}
-			if haveLast && string(r.key) == string(last) {
+			if haveLast && string(r.Key) == string(last) {
 				if reported {
 					continue // another entry of a map reported already
 				}
 			} else {
-				last, haveLast, reported = append(last[:0], r.key...), true, false
+				last, haveLast, reported = append(last[:0], r.Key...), true, false
 			}
 			if hide {
 				v, err := it.ValueAndErr()
 				if err != nil {
 					return err
 				}
-				live, err := backend.LiveRow(st.kind, v, st.ttl, now)
+				live, err := ttlunit.LiveRow(st.kind, v, st.ttl, now)
 				if err != nil {
 					return fmt.Errorf("lsm: state %q: %w", state, err)
 				}
@@ -518,7 +525,7 @@ func (b *Backend[K]) Keys(state, namespace string, fn func(K) bool) error {
 				}
 			}
 			reported = true
-			key, err := b.keySer.Decode(r.key)
+			key, err := b.keySer.Decode(r.Key)
 			if err != nil {
 				return fmt.Errorf("lsm: decode key: %w", err)
 			}
@@ -615,7 +622,7 @@ func (b *Backend[K]) Compact(ctx context.Context) error {
 	if err := b.unusable(); err != nil {
 		return err
 	}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	if err := b.db.Compact(ctx, lo, hi, true); err != nil {
 		return fmt.Errorf("lsm: compact: %w", err)
 	}

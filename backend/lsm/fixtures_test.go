@@ -11,32 +11,35 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // fixtureStates are the states of the checkpoints in testdata/lsm-v*,
 // written by testdata/genfixture.go.
 type fixtureStates struct {
-	count  backend.ValueState[int64]
-	events backend.ListState[string]
-	seen   backend.MapState[string, int64]
-	timers *backend.TimerService[string]
+	count  state.ValueState[int64]
+	events state.ListState[string]
+	seen   state.MapState[string, int64]
+	timers *state.TimerService[string]
 }
 
 func openFixtureStates(t *testing.T, b backend.KeyedBackend[string]) *fixtureStates {
 	t.Helper()
 	var s fixtureStates
 	var err error
-	if s.count, err = backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}}); err != nil {
+	if s.count, err = state.GetValueState(b, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}}); err != nil {
 		t.Fatal(err)
 	}
-	if s.events, err = backend.GetListState(b, backend.ListDescriptor[string]{Name: "events", Serializer: backend.StringSerializer{}}); err != nil {
+	if s.events, err = state.GetListState(b, state.ListDescriptor[string]{Name: "events", Serializer: serializer.String{}}); err != nil {
 		t.Fatal(err)
 	}
-	if s.seen, err = backend.GetMapState(b, backend.MapDescriptor[string, int64]{Name: "seen", KeySerializer: backend.StringSerializer{}, ValueSerializer: backend.Int64Serializer{}}); err != nil {
+	if s.seen, err = state.GetMapState(b, state.MapDescriptor[string, int64]{Name: "seen", KeySerializer: serializer.String{}, ValueSerializer: serializer.Int64{}}); err != nil {
 		t.Fatal(err)
 	}
-	if s.timers, err = backend.NewTimerService(b); err != nil {
+	if s.timers, err = state.NewTimerService(b); err != nil {
 		t.Fatal(err)
 	}
 	return &s
@@ -53,7 +56,7 @@ func restoreFixture(t *testing.T, store snapshot.Storage, dir string, parallelis
 	var out []*lsm.Backend[string]
 	for i := range parallelism {
 		b, err := lsm.New(lsm.Options[string]{Dir: t.TempDir(), KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "fixture", Subtask: i,
-			MaxParallelism: 8, KeyGroups: backend.KeyGroupRangeForSubtask(8, parallelism, i), KeySerializer: backend.StringSerializer{}}})
+			MaxParallelism: 8, KeyGroups: backend.KeyGroupRangeForSubtask(8, parallelism, i), KeySerializer: serializer.String{}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +136,7 @@ func TestRestoreFixtures(t *testing.T) {
 			if err := os.CopyFS(root, os.DirFS(filepath.Join("testdata", strings.ReplaceAll(format, "/", "-")))); err != nil {
 				t.Fatal(err)
 			}
-			store, err := snapshot.NewFileStorage(root)
+			store, err := file.New(root)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,10 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // TestRestoreHeapSnapshot restores a heap snapshot (key-group stream
@@ -26,17 +29,17 @@ type job struct {
 	t     *testing.T
 	store snapshot.Storage
 	b     *lsm.Backend[string]
-	value backend.ValueState[[]byte]
+	value state.ValueState[[]byte]
 }
 
 func newJob(t *testing.T, store snapshot.Storage, dir string) *job {
 	b, err := lsm.New(lsm.Options[string]{Dir: dir, MemTableSize: 1 << 20, KeyedOptions: backend.KeyedOptions[string]{
-		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	v, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "v", Serializer: backend.BytesSerializer{}})
+	v, err := state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "v", Serializer: serializer.Bytes{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,7 @@ func sharedFiles(md *snapshot.Metadata) map[string]int64 {
 // TestIncrementalUploadsOnlyNewFiles: after a small update, a checkpoint
 // references the SST files of the previous one and uploads only new ones.
 func TestIncrementalUploadsOnlyNewFiles(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +177,7 @@ func newRestored(t *testing.T, store snapshot.Storage, dir string, mode backend.
 		t.Fatal(err)
 	}
 	b, err := lsm.New(lsm.Options[string]{Dir: t.TempDir(), KeyedOptions: backend.KeyedOptions[string]{
-		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +187,7 @@ func newRestored(t *testing.T, store snapshot.Storage, dir string, mode backend.
 	if err := b.Restore(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
-	v, err := backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "v", Serializer: backend.BytesSerializer{}})
+	v, err := state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "v", Serializer: serializer.Bytes{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +197,7 @@ func newRestored(t *testing.T, store snapshot.Storage, dir string, mode backend.
 // TestDeletedSharedFile: a shared file deleted by hand behind a retained
 // checkpoint makes its restore fail with an error naming the file.
 func TestDeletedSharedFile(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +222,7 @@ func TestDeletedSharedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := lsm.New(lsm.Options[string]{Dir: t.TempDir(), KeyedOptions: backend.KeyedOptions[string]{
-		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+		OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +238,7 @@ func TestDeletedSharedFile(t *testing.T) {
 // path leaves the directory.
 func TestSavepointAndFullCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,13 +250,13 @@ func TestSavepointAndFullCheckpoints(t *testing.T) {
 	}{{"savepoint", snapshot.KindSavepoint, nil}, {"non-incremental", snapshot.KindCheckpoint, &off}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := lsm.New(lsm.Options[string]{Dir: t.TempDir(), Incremental: tc.incremental, KeyedOptions: backend.KeyedOptions[string]{
-				OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+				OperatorUID: "op", MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
 			j := &job{t: t, store: store, b: b}
-			if j.value, err = backend.GetValueState(b, backend.ValueDescriptor[[]byte]{Name: "v", Serializer: backend.BytesSerializer{}}); err != nil {
+			if j.value, err = state.GetValueState(b, state.ValueDescriptor[[]byte]{Name: "v", Serializer: serializer.Bytes{}}); err != nil {
 				t.Fatal(err)
 			}
 			for id := int64(1); id <= 2; id++ {
@@ -299,7 +302,7 @@ func (s failingStore) Create(ctx context.Context, name string, o snapshot.Create
 // files.
 func TestFailedCheckpointKeepsCommittedOnes(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/statecodec"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -218,12 +220,12 @@ func (b *Backend[K]) restoreBase(ctx context.Context, src backend.RestoreSource,
 	// everything else goes, whatever the database holds.
 	keep := backend.HandleKeyGroups(h).Intersect(b.groups)
 	if keep.Start > 0 {
-		if err := b.db.Excise(ctx, pebble.KeyRange{Start: keyGroupPrefix(0), End: keyGroupPrefix(keep.Start)}); err != nil {
+		if err := b.db.Excise(ctx, pebble.KeyRange{Start: rowkey.KeyGroupPrefix(0), End: rowkey.KeyGroupPrefix(keep.Start)}); err != nil {
 			return fmt.Errorf("excise below key group %d: %w", keep.Start, err)
 		}
 	}
 	// Up to the end of the key space: past the last key group too.
-	start, end := spanOf(keep.End+1, 0xffff)
+	start, end := rowkey.SpanOf(keep.End+1, 0xffff)
 	if err := b.db.Excise(ctx, pebble.KeyRange{Start: start, End: end}); err != nil {
 		return fmt.Errorf("excise above key group %d: %w", keep.End, err)
 	}
@@ -292,7 +294,7 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 	// records the buckets of its index rows too.
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.pebbleOptions(false).MakeWriterOptions(0, b.db.TableFormat()))
 	r := backend.HandleKeyGroups(h).Intersect(b.groups)
-	lo, hi := spanOf(r.Start, r.End)
+	lo, hi := rowkey.SpanOf(r.Start, r.End)
 	it, err := other.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		w.Close()
@@ -303,9 +305,9 @@ func (b *Backend[K]) ingestHandle(ctx context.Context, src backend.RestoreSource
 	werr := func() error {
 		for kg := r.Start; kg <= r.End; kg++ {
 			for _, i := range order {
-				prefix := appendStatePrefix(nil, kg, uint16(i+1))
+				prefix := rowkey.AppendStatePrefix(nil, kg, uint16(i+1))
 				for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
-					key = append(appendStatePrefix(key[:0], kg, targets[i].sid), it.Key()[headerBytes:]...)
+					key = append(rowkey.AppendStatePrefix(key[:0], kg, targets[i].sid), it.Key()[rowkey.HeaderBytes:]...)
 					v, err := it.ValueAndErr()
 					if err != nil {
 						return err
@@ -371,18 +373,18 @@ func ingestIndex(w *sstable.Writer, it *pebble.Iterator, kg int, targets []*stat
 		keys = keys[:0]
 		return nil
 	}
-	prefix := appendStatePrefix(nil, kg, indexSID)
+	prefix := rowkey.AppendStatePrefix(nil, kg, rowkey.IndexSID)
 	for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
 		r, ok := parseIndexKey(it.Key())
 		if !ok || r.sid == 0 || int(r.sid) > len(targets) {
 			continue
 		}
 		k := it.Key()
-		if !bytes.Equal(k[headerBytes:indexHeaderBytes], bucket) {
+		if !bytes.Equal(k[rowkey.HeaderBytes:indexHeaderBytes], bucket) {
 			if err := flush(); err != nil {
 				return n, err
 			}
-			bucket = append(bucket[:0], k[headerBytes:indexHeaderBytes]...)
+			bucket = append(bucket[:0], k[rowkey.HeaderBytes:indexHeaderBytes]...)
 		}
 		nk := slices.Clone(k)
 		binary.BigEndian.PutUint16(nk[indexHeaderBytes:], targets[r.sid-1].sid)
@@ -426,10 +428,10 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 				return err
 			}
 		}
-		key = appendRowPrefix(key[:0], kg, st.sid, k, string(ns))
+		key = rowkey.AppendRowPrefix(key[:0], kg, st.sid, k, string(ns))
 		switch st.kind {
 		case snapshot.StateList:
-			elems, err := backend.CanonicalListElements(value)
+			elems, err := statecodec.CanonicalListElements(value)
 			if err != nil {
 				return &snapshot.CorruptError{Path: file, Offset: -1, Reason: fmt.Sprintf("list of state %q", st.name), Err: err}
 			}
@@ -439,7 +441,7 @@ func (b *Backend[K]) loadStream(ctx context.Context, src backend.RestoreSource, 
 			}
 		case snapshot.StateMap:
 			n := len(key)
-			err := backend.RangeCanonicalMap(value, func(uk, uv []byte) error {
+			err := statecodec.RangeCanonicalMap(value, func(uk, uv []byte) error {
 				key = append(key[:n], uk...)
 				return batch.Set(key, uv, nil)
 			})
@@ -504,18 +506,18 @@ func newMergedKeyCheck(st *stateInfo, m backend.ByteMigration) func(k, v []byte)
 	var prefix []byte
 	seen := map[string]struct{}{}
 	return func(k, _ []byte) error {
-		r, err := parseRow(k)
+		r, err := rowkey.Parse(k)
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(prefix, k[:r.prefix]) {
-			prefix = append(prefix[:0], k[:r.prefix]...)
+		if !bytes.Equal(prefix, k[:r.PrefixLen]) {
+			prefix = append(prefix[:0], k[:r.PrefixLen]...)
 			clear(seen)
 		}
-		if _, dup := seen[string(r.userKey)]; dup {
-			return fmt.Errorf("%w: two entries of one map migrate to the same user key %x (a user-key serializer may not merge keys)", backend.ErrIncompatibleSerializer, r.userKey)
+		if _, dup := seen[string(r.UserKey)]; dup {
+			return fmt.Errorf("%w: two entries of one map migrate to the same user key %x (a user-key serializer may not merge keys)", backend.ErrIncompatibleSerializer, r.UserKey)
 		}
-		seen[string(r.userKey)] = struct{}{}
+		seen[string(r.UserKey)] = struct{}{}
 		return nil
 	}
 }
@@ -542,8 +544,8 @@ func (b *Backend[K]) writeMigration(snap *pebble.Snapshot, st *stateInfo, m back
 	}
 	if m.UserKey != nil && st.kind == snapshot.StateMap {
 		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
-			prefix := appendStatePrefix(nil, kg, st.sid)
-			if err := batch.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+			prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
+			if err := batch.DeleteRange(prefix, rowkey.PrefixEnd(prefix), nil); err != nil {
 				return err
 			}
 		}
@@ -569,7 +571,7 @@ func (b *Backend[K]) writeMigration(snap *pebble.Snapshot, st *stateInfo, m back
 // rewriteRows calls set with the rewritten key and value of every row of
 // st in snap that m changes.
 func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend.ByteMigration, set func(k, v []byte) error) error {
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -579,7 +581,7 @@ func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend
 		switch st.kind {
 		case snapshot.StateList:
 			out = out[:0]
-			err := backend.RangeElements(v, func(e []byte) error {
+			err := statecodec.RangeElements(v, func(e []byte) error {
 				ne, err := m.Value(e)
 				out = binary.AppendUvarint(out, uint64(len(ne)))
 				out = append(out, ne...)
@@ -592,15 +594,15 @@ func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend
 		case snapshot.StateMap:
 			nk, nv := k, v
 			if m.UserKey != nil {
-				r, err := parseRow(k)
+				r, err := rowkey.Parse(k)
 				if err != nil {
 					return err
 				}
-				uk, err := m.UserKey(r.userKey)
+				uk, err := m.UserKey(r.UserKey)
 				if err != nil {
 					return err
 				}
-				nk = append(append([]byte(nil), k[:r.prefix]...), uk...)
+				nk = append(append([]byte(nil), k[:r.PrefixLen]...), uk...)
 			}
 			if m.Value != nil {
 				var err error
@@ -619,7 +621,7 @@ func (b *Backend[K]) rewriteRows(snap *pebble.Snapshot, st *stateInfo, m backend
 	}
 	werr := func() error {
 		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
-			prefix := appendStatePrefix(nil, kg, st.sid)
+			prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
 			for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
 				v, err := it.ValueAndErr()
 				if err != nil {

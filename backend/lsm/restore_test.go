@@ -10,16 +10,19 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
-var restoreValue = backend.ValueDescriptor[int64]{Name: "v", Serializer: backend.Int64Serializer{}}
+var restoreValue = state.ValueDescriptor[int64]{Name: "v", Serializer: serializer.Int64{}}
 
 // writeValues sets the value of every key of keys that b owns to v, and
 // deletes it where v is negative.
 func writeValues(t *testing.T, b *Backend[string], keys []string, v func(key string) int64) {
 	t.Helper()
-	st, err := backend.GetValueState(b, restoreValue)
+	st, err := state.GetValueState(b, restoreValue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +65,7 @@ func keyGroupsOfRows(t *testing.T, b *Backend[string]) map[int]int {
 // fewer key groups than its files have).
 func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 	ctx := context.Background()
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 		Handles: []snapshot.KeyedStateHandle{old, fresh}}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := backend.GetValueState(whole, restoreValue)
+	st, err := state.GetValueState(whole, restoreValue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +127,7 @@ func TestRestoreCutsWhatTheHandleDoesNotCover(t *testing.T) {
 // TestMigrationInBoundedBatches: a migration writes the rewritten rows in
 // batches of bounded size, not in one batch of the whole state.
 func TestMigrationInBoundedBatches(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +149,9 @@ func TestMigrationInBoundedBatches(t *testing.T) {
 	r.migrationBatch = limit
 	var batches []int
 	r.migrationCommitted = func(n int) { batches = append(batches, n) }
-	newSers := []backend.SerializerSnapshot{{Name: "raw", Version: 2}}
+	newSers := []serializer.Snapshot{{Name: "raw", Version: 2}}
 	mt, err := r.ByteTable(backend.ByteRegistration{Name: "v", Kind: snapshot.StateValue, Serializers: newSers,
-		Migrate: func([]backend.SerializerSnapshot) (backend.ByteMigration, error) {
+		Migrate: func([]serializer.Snapshot) (backend.ByteMigration, error) {
 			return backend.ByteMigration{Serializers: newSers, Value: func(old []byte) ([]byte, error) { return append(old, '2'), nil }}, nil
 		}})
 	if err != nil {

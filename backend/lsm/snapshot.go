@@ -18,6 +18,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -67,7 +69,7 @@ type capture struct {
 	id          string
 	dir         string
 	groups      backend.KeyGroupRange
-	keySer      backend.SerializerSnapshot
+	keySer      serializer.Snapshot
 	states      []snapshot.StateMeta
 	incremental bool
 	parallel    int
@@ -227,7 +229,7 @@ func (c *capture) filterExpired(ctx context.Context) (err error) {
 			err = errors.Join(err, rerr)
 		}
 	}()
-	lo, hi := spanOf(c.groups.Start, c.groups.End)
+	lo, hi := rowkey.SpanOf(c.groups.Start, c.groups.End)
 	stats, err := expireRows(ctx, db, lo, hi, c.sids, filteredFromFullSnapshots, c.now)
 	if err != nil {
 		return err

@@ -8,11 +8,12 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/serializer"
 )
 
 func sweepOptions(dir string) Options[string] {
 	return Options[string]{Dir: dir, KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", Subtask: 1,
-		MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}}
+		MaxParallelism: 128, KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}}
 }
 
 // TestSweepStaleDirectories: New removes what killed processes left behind

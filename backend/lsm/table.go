@@ -6,7 +6,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -32,7 +33,7 @@ type table[K comparable] struct {
 
 // row builds the row key of the current key in ns into t.key.
 func (t *table[K]) row(ns string) []byte {
-	t.key = appendRowPrefix(t.key[:0], t.b.current.KeyGroup(), t.sid, t.b.current.Bytes(), ns)
+	t.key = rowkey.AppendRowPrefix(t.key[:0], t.b.current.KeyGroup(), t.sid, t.b.current.Bytes(), ns)
 	return t.key
 }
 
@@ -73,7 +74,7 @@ func (t *table[K]) write(k, value []byte, merge bool) error {
 	)
 	if t.ttl != nil {
 		var err error
-		if first, _, index, err = backend.RowExpiry(t.kind, value, t.ttl.TTL); err != nil {
+		if first, _, index, err = ttlunit.RowExpiry(t.kind, value, t.ttl.TTL); err != nil {
 			return fmt.Errorf("lsm: state %q: %w", t.name, err)
 		}
 	}
@@ -117,7 +118,7 @@ func (t *table[K]) Delete(ns string) error {
 	t.b.writeMu.Lock()
 	defer t.b.writeMu.Unlock()
 	if t.kind == snapshot.StateMap {
-		return t.b.db.DeleteRange(k, prefixEnd(k), pebble.NoSync)
+		return t.b.db.DeleteRange(k, rowkey.PrefixEnd(k), pebble.NoSync)
 	}
 	return t.b.db.Delete(k, pebble.NoSync)
 }
@@ -145,7 +146,7 @@ func (t *table[K]) Entries(ns string, fn func(userKey, value []byte) bool) error
 		return err
 	}
 	prefix := t.row(ns)
-	it, err := t.b.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := t.b.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: rowkey.PrefixEnd(prefix)})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
-	"github.com/stated-io/stated/backend/internal/indexheap"
+	"github.com/stated-io/stated/internal/indexheap"
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -34,7 +35,7 @@ const timerCacheSize = 16
 
 // timerIndexHeaderBytes is the length of a timer index key up to the
 // timestamp: key group, timerIndexSID and the timer state's id.
-const timerIndexHeaderBytes = headerBytes + stateIDBytes
+const timerIndexHeaderBytes = rowkey.HeaderBytes + rowkey.StateIDBytes
 
 // isTimerState reports whether name is one of the timer map states.
 func isTimerState(name string) bool {
@@ -44,7 +45,7 @@ func isTimerState(name string) bool {
 // appendTimerIndexPrefix appends the first key of the timer index of state
 // sid in key group kg.
 func appendTimerIndexPrefix(dst []byte, kg int, sid uint16) []byte {
-	dst = appendStatePrefix(dst, kg, timerIndexSID)
+	dst = rowkey.AppendStatePrefix(dst, kg, rowkey.TimerIndexSID)
 	return binary.BigEndian.AppendUint16(dst, sid)
 }
 
@@ -76,7 +77,7 @@ func parseTimerIndexKey(k []byte) (ts int64, key []byte, ns []byte, err error) {
 // timerRow appends the row key of the timer map state sid for the timer
 // at ts in namespace ns of the key whose bytes are key.
 func appendTimerRow(dst []byte, kg int, sid uint16, key []byte, ns string, ts int64) []byte {
-	return backend.AppendTimerUserKey(appendRowPrefix(dst, kg, sid, key, ""), ns, ts)
+	return backend.AppendTimerUserKey(rowkey.AppendRowPrefix(dst, kg, sid, key, ""), ns, ts)
 }
 
 // TimerQueue implements backend.TimerBackend: the queue of the timers of
@@ -144,7 +145,7 @@ func (g *timerGroup[K]) search(order []byte) (int, bool) {
 
 // load fills the cache of every key group.
 func (q *timerQueue[K]) load() error {
-	lo, hi := spanOf(q.b.groups.Start, q.b.groups.End)
+	lo, hi := rowkey.SpanOf(q.b.groups.Start, q.b.groups.End)
 	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -162,7 +163,7 @@ func (q *timerQueue[K]) load() error {
 // refill fills the cache of g, which is empty, from the database.
 func (q *timerQueue[K]) refill(g *timerGroup[K]) error {
 	prefix := appendTimerIndexPrefix(nil, g.kg, q.sid)
-	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: rowkey.PrefixEnd(prefix)})
 	if err != nil {
 		return err
 	}
@@ -307,7 +308,7 @@ func earlierGroup[K comparable](a, b *timerGroup[K]) bool {
 // loaded came without an index (key-group streams, handles of format
 // lsm/v1).
 func (b *Backend[K]) indexTimers(st *stateInfo) error {
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -317,24 +318,24 @@ func (b *Backend[K]) indexTimers(st *stateInfo) error {
 	werr := func() error {
 		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
 			start := appendTimerIndexPrefix(nil, kg, st.sid)
-			if err := batch.DeleteRange(start, prefixEnd(start), nil); err != nil {
+			if err := batch.DeleteRange(start, rowkey.PrefixEnd(start), nil); err != nil {
 				return err
 			}
-			prefix := appendStatePrefix(nil, kg, st.sid)
+			prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
 			for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
-				r, err := parseRow(it.Key())
-				if err == nil && len(r.ns) != 0 {
+				r, err := rowkey.Parse(it.Key())
+				if err == nil && len(r.Namespace) != 0 {
 					err = errors.New("a timer row in a namespace")
 				}
 				var ns string
 				var ts int64
 				if err == nil {
-					ns, ts, err = backend.ParseTimerUserKey(r.userKey)
+					ns, ts, err = backend.ParseTimerUserKey(r.UserKey)
 				}
 				if err != nil {
 					return &snapshot.CorruptError{Path: b.dbDir(), Offset: -1, Reason: fmt.Sprintf("timer of state %q in key group %d", st.name, kg), Err: err}
 				}
-				idx = appendTimerIndexKey(idx[:0], kg, st.sid, ts, r.key, ns)
+				idx = appendTimerIndexKey(idx[:0], kg, st.sid, ts, r.Key, ns)
 				if err := setBounded(batch, idx, nil); err != nil {
 					return err
 				}

@@ -10,21 +10,25 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // newTimerBackend returns a backend of every key group of maxP (few key
 // groups put many timers in one) with its timer service.
-func newTimerBackend(t *testing.T, maxP int) (*Backend[string], *backend.TimerService[string]) {
+func newTimerBackend(t *testing.T, maxP int) (*Backend[string], *state.TimerService[string]) {
 	t.Helper()
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 1 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: maxP,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: maxP - 1}, KeySerializer: backend.StringSerializer{}}})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: maxP - 1}, KeySerializer: serializer.String{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	ts, err := backend.NewTimerService(b)
+	ts, err := state.NewTimerService(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func TestTimersOnDisk(t *testing.T) {
 		t.Fatal("timers left after every one fired")
 	}
 	rows := 0
-	lo, hi := spanOf(0, maxP-1)
+	lo, hi := rowkey.SpanOf(0, maxP-1)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		t.Fatal(err)
@@ -143,12 +147,12 @@ func TestRestoreV1Timers(t *testing.T) {
 	}
 	// Take the timer index away, as lsm/v1 never wrote one.
 	for kg := range maxP {
-		start, end := appendStatePrefix(nil, kg, timerIndexSID), appendStatePrefix(nil, kg, timerIndexSID+1)
+		start, end := rowkey.AppendStatePrefix(nil, kg, rowkey.TimerIndexSID), rowkey.AppendStatePrefix(nil, kg, rowkey.TimerIndexSID+1)
 		if err := b.db.DeleteRange(start, end, pebble.NoSync); err != nil {
 			t.Fatal(err)
 		}
 	}
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +171,7 @@ func TestRestoreV1Timers(t *testing.T) {
 		var got []string
 		for i := range p {
 			r, err := New(Options[string]{Dir: t.TempDir(), KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", Subtask: i,
-				MaxParallelism: maxP, KeyGroups: backend.KeyGroupRangeForSubtask(maxP, p, i), KeySerializer: backend.StringSerializer{}}})
+				MaxParallelism: maxP, KeyGroups: backend.KeyGroupRangeForSubtask(maxP, p, i), KeySerializer: serializer.String{}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +179,7 @@ func TestRestoreV1Timers(t *testing.T) {
 			if err := r.Restore(ctx, backend.RestoreSource{Store: store, Dir: "job/chk-1", MaxParallelism: maxP, Handles: hs}); err != nil {
 				t.Fatal(err)
 			}
-			rts, err := backend.NewTimerService(r)
+			rts, err := state.NewTimerService(r)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
 
+	"github.com/stated-io/stated/internal/rowkey"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -53,10 +54,10 @@ func (b *Backend[K]) publishSIDs() {
 // rowSID returns the state id of a row key, false for a key too short to
 // hold one.
 func rowSID(key []byte) (uint16, bool) {
-	if len(key) < headerBytes {
+	if len(key) < rowkey.HeaderBytes {
 		return 0, false
 	}
-	return binary.BigEndian.Uint16(key[keyGroupBytes:]), true
+	return binary.BigEndian.Uint16(key[rowkey.KeyGroupBytes:]), true
 }
 
 // emptyInterval is the block interval of keys that are not index rows.

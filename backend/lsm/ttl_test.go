@@ -18,6 +18,11 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/backendtest"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/statecodec"
+	"github.com/stated-io/stated/internal/ttlunit"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -29,7 +34,7 @@ func newTTLBackend(t *testing.T, clock ttl.Clock) *Backend[string] {
 	t.Helper()
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 1 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +52,9 @@ func ttlConfig(d time.Duration) *ttl.Config {
 // register registers a state that stores raw bytes.
 func register[K comparable](t *testing.T, b *Backend[K], name string, kind snapshot.StateKind, cfg *ttl.Config) backend.ByteTable {
 	t.Helper()
-	sers := []backend.SerializerSnapshot{{Name: "raw", Version: 1}}
+	sers := []serializer.Snapshot{{Name: "raw", Version: 1}}
 	tb, err := b.ByteTable(backend.ByteRegistration{Name: name, Kind: kind, Serializers: sers, TTL: cfg,
-		Migrate: func(old []backend.SerializerSnapshot) (backend.ByteMigration, error) {
+		Migrate: func(old []serializer.Snapshot) (backend.ByteMigration, error) {
 			return backend.ByteMigration{Serializers: old}, nil
 		}})
 	if err != nil {
@@ -166,7 +171,7 @@ func TestTTLKeys(t *testing.T) {
 // bucket and every other key to the empty interval, and the sweep's filter
 // passes exactly the intervals that hold a bucket at or before now.
 func TestExpiryMapper(t *testing.T) {
-	row := appendRowPrefix(nil, 3, 1, []byte("k"), "ns")
+	row := rowkey.AppendRowPrefix(nil, 3, 1, []byte("k"), "ns")
 	index := appendIndexKey(nil, row, 1234)
 	ik := func(k []byte, kind pebble.InternalKeyKind) sstable.InternalKey {
 		return pebble.MakeInternalKey(k, 1, kind)
@@ -275,12 +280,12 @@ type indexEntry struct {
 func indexRows[K comparable](t *testing.T, b *Backend[K]) []indexEntry {
 	t.Helper()
 	var out []indexEntry
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	must(t, err)
 	defer it.Close()
 	for valid := it.First(); valid; valid = it.Next() {
-		if sid, _ := rowSID(it.Key()); sid != indexSID {
+		if sid, _ := rowSID(it.Key()); sid != rowkey.IndexSID {
 			continue
 		}
 		r, ok := parseIndexKey(it.Key())
@@ -314,7 +319,7 @@ func indexOf(entries []indexEntry, sid uint16, markers bool) []indexEntry {
 func rows[K comparable](t *testing.T, b *Backend[K], sid uint16) map[string][]int64 {
 	t.Helper()
 	out := map[string][]int64{}
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	must(t, err)
 	defer it.Close()
@@ -322,19 +327,19 @@ func rows[K comparable](t *testing.T, b *Backend[K], sid uint16) map[string][]in
 		if s, _ := rowSID(it.Key()); s != sid {
 			continue
 		}
-		r, err := parseRow(it.Key())
+		r, err := rowkey.Parse(it.Key())
 		must(t, err)
 		kind := b.sids.Load().info(sid).kind
-		name := fmt.Sprintf("%x/%s/%s", r.key, r.ns, r.userKey)
+		name := fmt.Sprintf("%x/%s/%s", r.Key, r.Namespace, r.UserKey)
 		if kind == snapshot.StateList {
-			must(t, backend.RangeElements(it.Value(), func(e []byte) error {
-				ts, err := backend.UnitTimestamp(e)
+			must(t, statecodec.RangeElements(it.Value(), func(e []byte) error {
+				ts, err := ttlunit.Timestamp(e)
 				out[name] = append(out[name], ts)
 				return err
 			}))
 			continue
 		}
-		ts, err := backend.UnitTimestamp(it.Value())
+		ts, err := ttlunit.Timestamp(it.Value())
 		must(t, err)
 		out[name] = []int64{ts}
 	}
@@ -414,7 +419,7 @@ func TestSweepRemovesExpired(t *testing.T) {
 				l, _, err := list.Get("")
 				must(t, err)
 				var got []string
-				must(t, backend.RangeElements(l, func(e []byte) error { got = append(got, string(e[8:])); return nil }))
+				must(t, statecodec.RangeElements(l, func(e []byte) error { got = append(got, string(e[8:])); return nil }))
 				want := map[int][]string{0: {"z"}, 1: {"b", "z"}, 2: {"a", "z"}}[i%3]
 				if !slices.Equal(got, want) {
 					t.Errorf("k%03d: list %v, want %v", i, got, want)
@@ -594,7 +599,7 @@ func TestSweepReadsOnlyExpiredBlocks(t *testing.T) {
 			clock := ttl.NewManualClock(t0)
 			b, err := New(Options[string]{Dir: t.TempDir(), MemTableSize: 4 << 20,
 				KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 8,
-					KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+					KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: serializer.String{}, Clock: clock}})
 			must(t, err)
 			t.Cleanup(func() { b.Close() })
 			b.hooks.after = func(time.Duration) <-chan time.Time { return nil }
@@ -860,7 +865,7 @@ func TestFullSnapshotsLeaveOutExpired(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
 	b := newTTLBackend(t, clock)
 	b.hooks.after = func(time.Duration) <-chan time.Time { return nil }
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := ttlConfig(10 * time.Second)
 	keep := ttlConfig(10 * time.Second)

@@ -10,7 +10,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
 
-	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -48,9 +49,9 @@ import (
 const (
 	bucketBytes = 8
 	// indexHeaderBytes is the length of an index key up to the row part.
-	indexHeaderBytes = headerBytes + bucketBytes
+	indexHeaderBytes = rowkey.HeaderBytes + bucketBytes
 	// markerBytes is the length of a marker.
-	markerBytes = indexHeaderBytes + stateIDBytes
+	markerBytes = indexHeaderBytes + rowkey.StateIDBytes
 	// markerBucket is the bucket of markers, later than every expiry.
 	markerBucket = math.MaxUint64
 	// bucketsPerTTL is how many buckets a state's TTL spans: a unit is swept
@@ -80,17 +81,17 @@ func indexBucket(at int64, d time.Duration) uint64 { return bucketOf(at, bucketW
 
 // appendIndexPrefix appends the first key of bucket in key group kg's index.
 func appendIndexPrefix(dst []byte, kg int, bucket uint64) []byte {
-	dst = appendStatePrefix(dst, kg, indexSID)
+	dst = rowkey.AppendStatePrefix(dst, kg, rowkey.IndexSID)
 	return binary.BigEndian.AppendUint64(dst, bucket)
 }
 
 // appendIndexKey appends the key of the index row of bucket for the row key
 // row.
 func appendIndexKey(dst, row []byte, bucket uint64) []byte {
-	dst = append(dst, row[:keyGroupBytes]...)
-	dst = binary.BigEndian.AppendUint16(dst, indexSID)
+	dst = append(dst, row[:rowkey.KeyGroupBytes]...)
+	dst = binary.BigEndian.AppendUint16(dst, rowkey.IndexSID)
 	dst = binary.BigEndian.AppendUint64(dst, bucket)
-	return append(dst, row[keyGroupBytes:]...)
+	return append(dst, row[rowkey.KeyGroupBytes:]...)
 }
 
 // appendMarker appends the marker of state sid in key group kg.
@@ -109,12 +110,12 @@ type indexRow struct {
 // parseIndexKey parses an index key; false for any other key, and for an
 // index key too short to name a state.
 func parseIndexKey(k []byte) (indexRow, bool) {
-	if len(k) < markerBytes || binary.BigEndian.Uint16(k[keyGroupBytes:]) != indexSID {
+	if len(k) < markerBytes || binary.BigEndian.Uint16(k[rowkey.KeyGroupBytes:]) != rowkey.IndexSID {
 		return indexRow{}, false
 	}
 	r := indexRow{
 		kg:     int(binary.BigEndian.Uint16(k)),
-		bucket: binary.BigEndian.Uint64(k[headerBytes:]),
+		bucket: binary.BigEndian.Uint64(k[rowkey.HeaderBytes:]),
 		sid:    binary.BigEndian.Uint16(k[indexHeaderBytes:]),
 	}
 	r.marker = len(k) == markerBytes && r.bucket == markerBucket
@@ -123,7 +124,7 @@ func parseIndexKey(k []byte) (indexRow, bool) {
 
 // appendIndexedRow appends the row key that the index key k names.
 func appendIndexedRow(dst, k []byte) []byte {
-	dst = append(dst, k[:keyGroupBytes]...)
+	dst = append(dst, k[:rowkey.KeyGroupBytes]...)
 	return append(dst, k[indexHeaderBytes:]...)
 }
 
@@ -154,7 +155,7 @@ func setBounded(batch *pebble.Batch, k, v []byte) error {
 // the owner goroutine while st is not yet registered, so sweeps leave its
 // index rows alone and need not be locked out.
 func (b *Backend[K]) buildIndex(st *stateInfo, cfg *ttl.Config) (unreadable int, err error) {
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return 0, err
@@ -163,13 +164,13 @@ func (b *Backend[K]) buildIndex(st *stateInfo, cfg *ttl.Config) (unreadable int,
 	var key []byte
 	werr := func() error {
 		for kg := b.groups.Start; kg <= b.groups.End; kg++ {
-			prefix := appendStatePrefix(nil, kg, st.sid)
+			prefix := rowkey.AppendStatePrefix(nil, kg, st.sid)
 			for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
 				v, err := it.ValueAndErr()
 				if err != nil {
 					return err
 				}
-				first, _, ok, err := backend.RowExpiry(st.kind, v, cfg.TTL)
+				first, _, ok, err := ttlunit.RowExpiry(st.kind, v, cfg.TTL)
 				if err != nil {
 					unreadable++
 					continue
@@ -231,7 +232,7 @@ func (b *Backend[K]) markAll(batch *pebble.Batch, st *stateInfo) error {
 // a marker in a key group of this backend.
 func (b *Backend[K]) findMarkers() error {
 	filter := newBlockCounter(sstable.BlockInterval{Lower: markerBucket - 1, Upper: markerBucket})
-	lo, hi := spanOf(b.groups.Start, b.groups.End)
+	lo, hi := rowkey.SpanOf(b.groups.Start, b.groups.End)
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi, PointKeyFilters: filter.filters()})
 	if err != nil {
 		return err
@@ -261,7 +262,7 @@ func (b *Backend[K]) findMarkers() error {
 // kg's span, stopped at key k, continues with: the next one, or k's if
 // that is later (a filtered iterator showed nothing in between).
 func nextKeyGroup(kg int, k []byte) int {
-	if len(k) < keyGroupBytes {
+	if len(k) < rowkey.KeyGroupBytes {
 		return kg + 1
 	}
 	return max(kg+1, int(binary.BigEndian.Uint16(k)))

@@ -11,7 +11,11 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 	"github.com/stated-io/stated/ttl"
 )
 
@@ -21,7 +25,7 @@ func newRangeBackend(t *testing.T, clock ttl.Clock, start, end int) *Backend[str
 	t.Helper()
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 1 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: start, End: end}, KeySerializer: backend.StringSerializer{}, Clock: clock}})
+			KeyGroups: backend.KeyGroupRange{Start: start, End: end}, KeySerializer: serializer.String{}, Clock: clock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ func TestIndexWrites(t *testing.T) {
 	quiet := register(t, b, "quiet", snapshot.StateValue, noBackground)
 	at(t, b, "k")
 	row := func(state, userKey string) string {
-		return string(append(appendRowPrefix(nil, b.CurrentKeyGroup(), b.states[state].sid, []byte("k"), "ns"), userKey...))
+		return string(append(rowkey.AppendRowPrefix(nil, b.CurrentKeyGroup(), b.states[state].sid, []byte("k"), "ns"), userKey...))
 	}
 	bucket := func(ts int64) uint64 { return indexBucket(ts+10_000, cfg.TTL) }
 	must(t, value.Put("ns", unit(t0, "x")))
@@ -184,7 +188,7 @@ func TestIndexBoundedForHotKey(t *testing.T) {
 // shorter one, expired rows go at their old bucket at the latest.
 func TestSweepAfterTTLChange(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	b := newRangeBackend(t, clock, 0, 127)
 	value := register(t, b, "value", snapshot.StateValue, ttlConfig(10*time.Second))
@@ -243,7 +247,7 @@ func TestSweepAfterTTLChange(t *testing.T) {
 // the expired rows.
 func TestSweepAfterRescale(t *testing.T) {
 	clock := ttl.NewManualClock(t0)
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := ttlConfig(10 * time.Second)
 	lower, upper := newRangeBackend(t, clock, 0, 63), newRangeBackend(t, clock, 64, 127)
@@ -285,9 +289,9 @@ func TestSweepAfterRescale(t *testing.T) {
 		t.Errorf("%d index rows after the restore, want %d", len(index), n)
 	}
 	for _, e := range index {
-		r, err := parseRow([]byte(e.row))
+		r, err := rowkey.Parse([]byte(e.row))
 		must(t, err)
-		if _, ok := data[fmt.Sprintf("%x/%s/%s", r.key, r.ns, r.userKey)]; e.sid != sid || !ok {
+		if _, ok := data[fmt.Sprintf("%x/%s/%s", r.Key, r.Namespace, r.UserKey)]; e.sid != sid || !ok {
 			t.Fatalf("index row %+v names no row of the session state (id %d)", e, sid)
 		}
 	}
@@ -323,21 +327,21 @@ func TestSweepAfterRescale(t *testing.T) {
 // with TTL, also in a process that restored a checkpoint taken before, and
 // when the restore turns TTL on. Sweeps then remove the expired rows.
 func TestSweepAfterStreamRestore(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	cfg := &ttl.Config{TTL: 10 * time.Second, Cleanup: ttl.Cleanup{Incremental: ttl.IncrementalCleanup{Disabled: true}}}
-	withTTL := backend.ValueDescriptor[string]{Name: "session", Serializer: backend.StringSerializer{}, TTL: cfg}
-	without := backend.ValueDescriptor[string]{Name: "session", Serializer: backend.StringSerializer{}}
+	withTTL := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{}, TTL: cfg}
+	without := state.ValueDescriptor[string]{Name: "session", Serializer: serializer.String{}}
 	const n = 200
 	// savepoint writes n keys into a heap backend, the first half at t0 and
 	// the rest 8 s later, and takes a savepoint into dir.
-	savepoint := func(d backend.ValueDescriptor[string], dir string) []snapshot.KeyedStateHandle {
+	savepoint := func(d state.ValueDescriptor[string], dir string) []snapshot.KeyedStateHandle {
 		clock := ttl.NewManualClock(t0)
 		h, err := heap.New(backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}, Clock: clock})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}, Clock: clock})
 		must(t, err)
 		defer h.Close()
-		st, err := backend.GetValueState(h, d)
+		st, err := state.GetValueState(h, d)
 		must(t, err)
 		for i := range n {
 			if i == n/2 {
@@ -357,7 +361,7 @@ func TestSweepAfterStreamRestore(t *testing.T) {
 		if got := len(indexOf(indexRows(t, r), r.states["session"].sid, true)); got == 0 {
 			t.Error("no marker of the state restored from a stream")
 		}
-		st, err := backend.GetValueState(r, withTTL)
+		st, err := state.GetValueState(r, withTTL)
 		must(t, err)
 		index := indexRows(t, r)
 		if len(index) != n || slices.ContainsFunc(index, func(e indexEntry) bool { return e.marker }) {
@@ -411,7 +415,7 @@ func TestSweepAfterStreamRestore(t *testing.T) {
 // again, its index rows are stale and sweeps delete them without touching
 // its rows.
 func TestBackgroundCleanupToggled(t *testing.T) {
-	store, err := snapshot.NewFileStorage(t.TempDir())
+	store, err := file.New(t.TempDir())
 	must(t, err)
 	clock := ttl.NewManualClock(t0)
 	off := ttlConfig(10 * time.Second)
@@ -466,7 +470,7 @@ func TestCloseClosesClock(t *testing.T) {
 	}
 	b, err := New(Options[string]{Dir: t.TempDir(), CacheSize: 8 << 20,
 		KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "op", MaxParallelism: 128,
-			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: backend.StringSerializer{}}})
+			KeyGroups: backend.KeyGroupRange{Start: 0, End: 127}, KeySerializer: serializer.String{}}})
 	must(t, err)
 	if _, ok := b.Clock().(*ttl.CoarseClock); !ok {
 		t.Fatalf("default clock %T, want a *ttl.CoarseClock", b.Clock())

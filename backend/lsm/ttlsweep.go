@@ -12,6 +12,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/internal/rowkey"
+	"github.com/stated-io/stated/internal/ttlunit"
 	"github.com/stated-io/stated/snapshot"
 	"github.com/stated-io/stated/ttl"
 )
@@ -315,7 +317,7 @@ type indexSweep struct {
 
 // run sweeps. On error the batches committed so far stay.
 func (s *indexSweep) run(ctx context.Context) (stats SweepStats, err error) {
-	s.lo, s.hi = spanOf(s.groups.Start, s.groups.End)
+	s.lo, s.hi = rowkey.SpanOf(s.groups.Start, s.groups.End)
 	expired := newBlockCounter(expiredBy(s.now))
 	s.verify = &blockCounter{}
 	if s.count {
@@ -510,7 +512,7 @@ func (s *indexSweep) deleteIndex(batch *pebble.Batch, k []byte) error {
 // copies what it keeps of key and v.
 func removeExpired(batch *pebble.Batch, info sidInfo, key, v []byte, now int64, stats *SweepStats) (first int64, live bool, err error) {
 	if info.kind == snapshot.StateList {
-		kept, dropped, err := backend.LiveElements(nil, v, info.ttl, now)
+		kept, dropped, err := ttlunit.LiveElements(nil, v, info.ttl, now)
 		if err != nil {
 			stats.Unreadable++
 			return 0, false, nil
@@ -526,10 +528,10 @@ func removeExpired(batch *pebble.Batch, info sidInfo, key, v []byte, now int64, 
 				return 0, false, err
 			}
 		}
-		first, _, live, err = backend.RowExpiry(info.kind, kept, info.ttl.TTL)
+		first, _, live, err = ttlunit.RowExpiry(info.kind, kept, info.ttl.TTL)
 		return first, live, err
 	}
-	ts, err := backend.UnitTimestamp(v)
+	ts, err := ttlunit.Timestamp(v)
 	if err != nil {
 		stats.Unreadable++
 		return 0, false, nil

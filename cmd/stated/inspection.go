@@ -48,43 +48,43 @@ type subtaskState struct {
 }
 
 type keyedHandle struct {
-	Format        string       `json:"format"`
-	BackendID     string       `json:"backend_id,omitempty"`
-	KeyGroupStart int          `json:"key_group_start"`
-	KeyGroupEnd   int          `json:"key_group_end"`
-	KeySerializer serializer   `json:"key_serializer"`
-	Compression   string       `json:"compression"`
-	States        []keyedState `json:"states"`
-	Files         []file       `json:"files"`
+	Format        string         `json:"format"`
+	BackendID     string         `json:"backend_id,omitempty"`
+	KeyGroupStart int            `json:"key_group_start"`
+	KeyGroupEnd   int            `json:"key_group_end"`
+	KeySerializer serializerInfo `json:"key_serializer"`
+	Compression   string         `json:"compression"`
+	States        []keyedState   `json:"states"`
+	Files         []fileInfo     `json:"files"`
 }
 
 type keyedState struct {
-	Name        string       `json:"name"`
-	Kind        string       `json:"kind"`
-	Serializers []serializer `json:"serializers"`
+	Name        string           `json:"name"`
+	Kind        string           `json:"kind"`
+	Serializers []serializerInfo `json:"serializers"`
 }
 
 type opHandle struct {
 	Compression string    `json:"compression"`
 	States      []opState `json:"states"`
-	File        file      `json:"file"`
+	File        fileInfo  `json:"file"`
 }
 
 type opState struct {
-	Name        string       `json:"name"`
-	Mode        string       `json:"mode"`
-	Elements    int          `json:"elements"`
-	Serializers []serializer `json:"serializers"`
+	Name        string           `json:"name"`
+	Mode        string           `json:"mode"`
+	Elements    int              `json:"elements"`
+	Serializers []serializerInfo `json:"serializers"`
 }
 
-type serializer struct {
+type serializerInfo struct {
 	Name    string `json:"name"`
 	Version uint32 `json:"version"`
 	// Config is the serializer's configuration (base64 in JSON).
 	Config []byte `json:"config,omitempty"`
 }
 
-type file struct {
+type fileInfo struct {
 	// Path is the file's whole location; Ref the path recorded in the
 	// _metadata, relative to the checkpoint's directory.
 	Path   string `json:"path"`
@@ -97,8 +97,8 @@ type file struct {
 func newInspection(store snapshot.Storage, dir string, md *snapshot.Metadata) inspection {
 	out := inspection{Path: locate(store, dir), Job: md.JobID, ID: md.CheckpointID, Kind: md.Kind.String(), Completed: utc(md.Completed),
 		Operators: []operatorState{}}
-	fileOf := func(f snapshot.FileRef) file {
-		return file{Path: filePath(store, dir, f), Ref: f.Path, Scope: scopeName(f.Scope), Size: f.Size, CRC32C: fmt.Sprintf("%08x", f.CRC32C)}
+	fileOf := func(f snapshot.FileRef) fileInfo {
+		return fileInfo{Path: filePath(store, dir, f), Ref: f.Path, Scope: scopeName(f.Scope), Size: f.Size, CRC32C: fmt.Sprintf("%08x", f.CRC32C)}
 	}
 	for _, op := range md.Operators {
 		o := operatorState{UID: op.UID, Parallelism: op.Parallelism, MaxParallelism: op.MaxParallelism, Subtasks: []subtaskState{}}
@@ -106,7 +106,7 @@ func newInspection(store snapshot.Storage, dir string, md *snapshot.Metadata) in
 			s := subtaskState{Subtask: i, Keyed: []keyedHandle{}, Operator: []opHandle{}}
 			for _, h := range st.Keyed {
 				k := keyedHandle{Format: h.Format, BackendID: h.BackendID, KeyGroupStart: h.KeyGroupStart, KeyGroupEnd: h.KeyGroupEnd,
-					KeySerializer: serializerOf(h.KeySerializer), Compression: h.Compression.String(), States: []keyedState{}, Files: []file{}}
+					KeySerializer: serializerOf(h.KeySerializer), Compression: h.Compression.String(), States: []keyedState{}, Files: []fileInfo{}}
 				for _, st := range h.States {
 					k.States = append(k.States, keyedState{Name: st.Name, Kind: st.Kind.String(), Serializers: serializersOf(st.Serializers)})
 				}
@@ -129,12 +129,12 @@ func newInspection(store snapshot.Storage, dir string, md *snapshot.Metadata) in
 	return out
 }
 
-func serializerOf(s snapshot.SerializerSnapshot) serializer {
-	return serializer{Name: s.Name, Version: s.Version, Config: s.Config}
+func serializerOf(s snapshot.SerializerSnapshot) serializerInfo {
+	return serializerInfo{Name: s.Name, Version: s.Version, Config: s.Config}
 }
 
-func serializersOf(ss []snapshot.SerializerSnapshot) []serializer {
-	out := []serializer{}
+func serializersOf(ss []snapshot.SerializerSnapshot) []serializerInfo {
+	out := []serializerInfo{}
 	for _, s := range ss {
 		out = append(out, serializerOf(s))
 	}

@@ -19,10 +19,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 // jobConfig is the configuration of the test job: lsm, incremental
@@ -53,7 +55,7 @@ func jobConfig(t *testing.T, dir string, extra map[string]string) *config.Job {
 func newJob(cfg *config.Job, onCheckpoint func(engine.CheckpointStats)) *engine.Job {
 	j := engine.New(engine.Options{Config: cfg, OnCheckpoint: onCheckpoint})
 	src := engine.FromSource(j, "src", engine.Generate(1<<40, func(i int64) string { return "k" + strconv.FormatInt(i%500, 10) }), engine.WithRate(20000))
-	counts := engine.Process(engine.KeyBy(src, func(s string) string { return s }, backend.StringSerializer{}), "count",
+	counts := engine.Process(engine.KeyBy(src, func(s string) string { return s }, serializer.String{}), "count",
 		func() engine.KeyedProcessFunction[string, string, string] { return &counter{} })
 	engine.ForEach(counts, "discard", func(string) error { return nil })
 	return j
@@ -101,10 +103,10 @@ func makeCheckpoints(t *testing.T, dir string) string {
 	return filepath.Join(dir, "checkpoints")
 }
 
-type counter struct{ n backend.ValueState[int64] }
+type counter struct{ n state.ValueState[int64] }
 
 func (c *counter) Open(rc *engine.RuntimeContext[string]) (err error) {
-	c.n, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[int64]{Name: "n", Serializer: backend.Int64Serializer{}})
+	c.n, err = state.GetValueState(rc.Backend, state.ValueDescriptor[int64]{Name: "n", Serializer: serializer.Int64{}})
 	return err
 }
 
@@ -115,10 +117,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[string, string], in string)
 	}
 	ctx.Emit(in)
 	return c.n.Update(v + 1)
-}
-
-func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
-	return nil
 }
 
 func stated(t *testing.T, args ...string) (string, string, int) {
@@ -191,7 +189,7 @@ func TestListAndInspect(t *testing.T) {
 
 	// Damage two files of the checkpoint: --verify names both, whole, and
 	// exits 1; the JSON says the check failed.
-	store, err := snapshot.NewFileStorage(ckpts)
+	store, err := file.New(ckpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -85,7 +86,7 @@ func TestPrune(t *testing.T) {
 	}
 
 	// A running job (its lease held) is never pruned.
-	holder, err := snapshot.NewFileStorage(ckpts)
+	holder, err := file.New(ckpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestMoveAside(t *testing.T) {
 	if _, err := os.Stat(newest.Path); !os.IsNotExist(err) {
 		t.Fatalf("%s is still there: %v", newest.Path, err)
 	}
-	store, err := snapshot.NewFileStorage(ckpts)
+	store, err := file.New(ckpts)
 	if err != nil {
 		t.Fatal(err)
 	}

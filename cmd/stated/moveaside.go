@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stated-io/stated/providers"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -73,7 +74,7 @@ the job.`,
 				return err
 			}
 			defer release()
-			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force, Storage: opts})
+			moved, err := snapshot.MoveCheckpointAside(ctx, store, name, snapshot.MoveAsideOptions{Force: force, OpenSavepoint: providers.SnapshotOpener(opts)})
 			if errors.Is(err, snapshot.ErrInvalidName) {
 				return usagef("checkpoint move-aside: %s: want a chk-<n> directory, its _metadata or a savepoint-<n>.pointer", args[0])
 			}
@@ -89,7 +90,7 @@ the job.`,
 			if moved.Err != nil && moved.Status() != snapshot.StatusIncomplete {
 				res.Error = wholeError(store, moved.Err).Error()
 			}
-			latest, _, latestErr := snapshot.OpenLatestRestorePoint(ctx, store, job, opts)
+			latest, _, latestErr := snapshot.OpenLatestRestorePoint(ctx, store, job, providers.SnapshotOpener(opts))
 			if latestErr == nil {
 				res.Latest = locate(store, latest.Name)
 				if latest.Kind == snapshot.KindSavepoint {

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/internal/minio"
+	"github.com/stated-io/stated/serializer"
 )
 
 // TestS3EndToEnd checkpoints a job to MinIO, kills MinIO in the middle of
@@ -53,7 +53,7 @@ func TestS3EndToEnd(t *testing.T) {
 		}
 		j := engine.New(engine.Options{Config: cfg, OnCheckpoint: onCheckpoint})
 		src := engine.FromSource(j, "src", engine.Generate(60000, func(i int64) string { return "k" + strconv.FormatInt(i%700, 10) }), engine.WithRate(20000))
-		counts := engine.Process(engine.KeyBy(src, func(s string) string { return s }, backend.StringSerializer{}), "count",
+		counts := engine.Process(engine.KeyBy(src, func(s string) string { return s }, serializer.String{}), "count",
 			func() engine.KeyedProcessFunction[string, string, string] { return &counter{} })
 		engine.WriteLines(counts, "sink", out)
 		return j

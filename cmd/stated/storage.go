@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/file"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -39,21 +41,21 @@ func (g *globalFlags) register(root *cobra.Command) {
 
 // storageOptions turns the --set values into the options of the storages
 // to open. A bad value is a usage error.
-func (g *globalFlags) storageOptions() (snapshot.StorageOptions, error) {
+func (g *globalFlags) storageOptions() (providers.Options, error) {
 	values := map[string]string{}
 	for _, s := range g.sets {
 		k, v, err := config.ParseSet(s)
 		if err != nil {
-			return snapshot.StorageOptions{}, usagef("--set: %v", err)
+			return providers.Options{}, usagef("--set: %v", err)
 		}
 		if !strings.HasPrefix(k, s3KeyPrefix) && slices.Contains(config.Keys(), k) {
-			return snapshot.StorageOptions{}, usagef("--set %s: stated reads only the s3.* keys; %s is a job setting", s, k)
+			return providers.Options{}, usagef("--set %s: stated reads only the s3.* keys; %s is a job setting", s, k)
 		}
 		values[k] = v
 	}
 	cfg, err := config.Parse(values)
 	if err != nil {
-		return snapshot.StorageOptions{}, usagef("--set: %v", err)
+		return providers.Options{}, usagef("--set: %v", err)
 	}
 	return cfg.StorageOptions(), nil
 }
@@ -61,8 +63,8 @@ func (g *globalFlags) storageOptions() (snapshot.StorageOptions, error) {
 // checkLocation refuses, as a usage error, a location that names no
 // storage stated can open, or one whose settings are wrong (the s3.* keys
 // of an s3:// location), before anything is opened.
-func checkLocation(location string, opts snapshot.StorageOptions) error {
-	loc, err := snapshot.ParseLocation(location)
+func checkLocation(location string, opts providers.Options) error {
+	loc, err := providers.ParseLocation(location)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -93,11 +95,11 @@ func (g *globalFlags) openDir(ctx context.Context, location string) (snapshot.St
 		return nil, err
 	}
 	opts.MustExist = true
-	return openErr(snapshot.OpenStorage(ctx, location, opts))
+	return openErr(providers.Open(ctx, location, opts))
 }
 
 // openAbove opens the storage levels directories above location and
-// returns the storage name of location in it (see snapshot.OpenAbove);
+// returns the storage name of location in it (see providers.OpenAbove);
 // nothing is created.
 func (g *globalFlags) openAbove(ctx context.Context, location string, levels int) (snapshot.Storage, string, error) {
 	opts, err := g.storageOptions()
@@ -107,7 +109,7 @@ func (g *globalFlags) openAbove(ctx context.Context, location string, levels int
 	if err := checkLocation(location, opts); err != nil {
 		return nil, "", err
 	}
-	store, name, err := snapshot.OpenAbove(ctx, location, levels, opts)
+	store, name, err := providers.OpenAbove(ctx, location, levels, opts)
 	if errors.Is(err, snapshot.ErrInvalidName) {
 		return nil, "", usagef("%v", err)
 	}
@@ -128,7 +130,7 @@ func openErr(store snapshot.Storage, err error) (snapshot.Storage, error) {
 // absolute path, or a URL.
 func locate(store snapshot.Storage, name string) string {
 	switch s := store.(type) {
-	case *snapshot.FileStorage:
+	case *file.Storage:
 		return filepath.Join(s.Root(), filepath.FromSlash(name))
 	case fmt.Stringer:
 		return strings.TrimSuffix(s.String(), "/") + "/" + name

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -24,7 +25,7 @@ type Job struct {
 	LSMLocalDir string
 
 	// CheckpointDir is execution.checkpointing.dir, a location accepted by
-	// snapshot.ParseLocation (file:///abs, s3://bucket/prefix,
+	// providers.ParseLocation (file:///abs, s3://bucket/prefix,
 	// stated://host:port or a plain path). Default "": none.
 	CheckpointDir string
 	// SavepointDir is execution.checkpointing.savepoint-dir, a location
@@ -51,7 +52,7 @@ type Job struct {
 
 	// RecoveryPath is execution.state-recovery.path: the chk-<n> directory,
 	// its _metadata file or the savepoint directory to restore from, as a
-	// location accepted by snapshot.ParseLocation. Default "": start empty.
+	// location accepted by providers.ParseLocation. Default "": start empty.
 	RecoveryPath string
 	// ClaimMode is execution.state-recovery.claim-mode, NO_CLAIM or CLAIM.
 	// Default backend.NoClaim.
@@ -77,11 +78,11 @@ type Job struct {
 	// snapshot.DefaultLeaseTTL (30s).
 	LeaseTTL time.Duration
 
-	// Parallelism is parallelism.default, in [1, backend.MaxMaxParallelism]
+	// Parallelism is parallelism.default, in [1, snapshot.MaxMaxParallelism]
 	// and at most MaxParallelism when MaxParallelismSet. Default 1.
 	Parallelism int
 	// MaxParallelism is pipeline.max-parallelism, the number of key groups,
-	// in [1, backend.MaxMaxParallelism]. Default 128.
+	// in [1, snapshot.MaxMaxParallelism]. Default 128.
 	MaxParallelism int
 	// MaxParallelismSet reports whether pipeline.max-parallelism was given
 	// (in the file or by --set). When it was not, a restore adopts the
@@ -108,12 +109,12 @@ type S3Options struct {
 	// rather than bucket.endpoint. Default false.
 	PathStyle bool
 	// Checksum is s3.checksum: header, trailer or none (see
-	// snapshot.S3Checksum). Default snapshot.S3ChecksumHeader.
-	Checksum snapshot.S3Checksum
+	// s3.Checksum). Default s3.ChecksumHeader.
+	Checksum s3.Checksum
 	// ConditionalWrites is s3.conditional-writes: required or unchecked
-	// (see snapshot.S3ConditionalWrites). Default
-	// snapshot.S3ConditionalWritesRequired.
-	ConditionalWrites snapshot.S3ConditionalWrites
+	// (see s3.ConditionalWrites). Default
+	// s3.ConditionalWritesRequired.
+	ConditionalWrites s3.ConditionalWrites
 }
 
 // DefaultLSMDirName is the directory under os.TempDir that LocalDir returns

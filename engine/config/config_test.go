@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -220,11 +221,11 @@ func TestParseValid(t *testing.T) {
 		{KeyS3Region, "eu-west-1", func(j *Job) any { return j.S3.Region }, "eu-west-1"},
 		{KeyS3PathStyle, "true", func(j *Job) any { return j.S3.PathStyle }, true},
 		{KeyS3Endpoint, "https://s3.eu-west-1.amazonaws.com", func(j *Job) any { return j.S3.Endpoint }, "https://s3.eu-west-1.amazonaws.com"},
-		{KeyS3Checksum, "header", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumHeader},
-		{KeyS3Checksum, "Trailer", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumTrailer},
-		{KeyS3Checksum, "none", func(j *Job) any { return j.S3.Checksum }, snapshot.S3ChecksumNone},
-		{KeyS3ConditionalWrites, "required", func(j *Job) any { return j.S3.ConditionalWrites }, snapshot.S3ConditionalWritesRequired},
-		{KeyS3ConditionalWrites, "unchecked", func(j *Job) any { return j.S3.ConditionalWrites }, snapshot.S3ConditionalWritesUnchecked},
+		{KeyS3Checksum, "header", func(j *Job) any { return j.S3.Checksum }, s3.ChecksumHeader},
+		{KeyS3Checksum, "Trailer", func(j *Job) any { return j.S3.Checksum }, s3.ChecksumTrailer},
+		{KeyS3Checksum, "none", func(j *Job) any { return j.S3.Checksum }, s3.ChecksumNone},
+		{KeyS3ConditionalWrites, "required", func(j *Job) any { return j.S3.ConditionalWrites }, s3.ConditionalWritesRequired},
+		{KeyS3ConditionalWrites, "unchecked", func(j *Job) any { return j.S3.ConditionalWrites }, s3.ConditionalWritesUnchecked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

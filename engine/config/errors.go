@@ -41,7 +41,7 @@ type Problem struct {
 	// Err is ErrUnknownKey or ErrInvalidValue.
 	Err error
 	// Cause is the underlying error, if any (for example the error of
-	// snapshot.ParseLocation); it may be nil.
+	// providers.ParseLocation); it may be nil.
 	Cause error
 }
 

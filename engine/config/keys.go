@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/stated-io/stated/backend"
+	"github.com/stated-io/stated/providers/s3"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -77,21 +78,21 @@ var specs = []spec{
 	{KeyAdoptLegacyOutput, "false", func(j *Job, v string) error { return parseBool(v, &j.AdoptLegacyOutput) }},
 	{KeyLeaseTTL, snapshot.DefaultLeaseTTL.String(), func(j *Job, v string) error { return parseDuration(v, &j.LeaseTTL, true) }},
 	{KeyParallelism, "1", func(j *Job, v string) error {
-		return parseInt(v, &j.Parallelism, 1, backend.MaxMaxParallelism)
+		return parseInt(v, &j.Parallelism, 1, snapshot.MaxMaxParallelism)
 	}},
 	{KeyMaxParallelism, "128", func(j *Job, v string) error {
-		return parseInt(v, &j.MaxParallelism, 1, backend.MaxMaxParallelism)
+		return parseInt(v, &j.MaxParallelism, 1, snapshot.MaxMaxParallelism)
 	}},
 	{KeyS3Endpoint, "", func(j *Job, v string) error { return parseS3Endpoint(v, &j.S3.Endpoint) }},
 	{KeyS3AccessKey, "", func(j *Job, v string) error { j.S3.AccessKey = v; return nil }},
 	{KeyS3SecretKey, "", func(j *Job, v string) error { j.S3.SecretKey = v; return nil }},
 	{KeyS3Region, "", func(j *Job, v string) error { j.S3.Region = v; return nil }},
 	{KeyS3PathStyle, "false", func(j *Job, v string) error { return parseBool(v, &j.S3.PathStyle) }},
-	{KeyS3Checksum, snapshot.S3ChecksumHeader.String(), func(j *Job, v string) error {
-		return parseEnum(v, &j.S3.Checksum, named(snapshot.S3ChecksumHeader, snapshot.S3ChecksumTrailer, snapshot.S3ChecksumNone))
+	{KeyS3Checksum, s3.ChecksumHeader.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.Checksum, named(s3.ChecksumHeader, s3.ChecksumTrailer, s3.ChecksumNone))
 	}},
-	{KeyS3ConditionalWrites, snapshot.S3ConditionalWritesRequired.String(), func(j *Job, v string) error {
-		return parseEnum(v, &j.S3.ConditionalWrites, named(snapshot.S3ConditionalWritesRequired, snapshot.S3ConditionalWritesUnchecked))
+	{KeyS3ConditionalWrites, s3.ConditionalWritesRequired.String(), func(j *Job, v string) error {
+		return parseEnum(v, &j.S3.ConditionalWrites, named(s3.ConditionalWritesRequired, s3.ConditionalWritesUnchecked))
 	}},
 }
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/providers"
 )
 
 // Parse builds a Job from values, a map of key to value as ReadFile
@@ -111,11 +111,11 @@ func parseName(v string, dst *string) error {
 	return nil
 }
 
-// parseLocation accepts "" (no location) or what snapshot.ParseLocation
+// parseLocation accepts "" (no location) or what providers.ParseLocation
 // accepts, and keeps v as given.
 func parseLocation(v string, dst *string) error {
 	if v != "" {
-		if _, err := snapshot.ParseLocation(v); err != nil {
+		if _, err := providers.ParseLocation(v); err != nil {
 			return &invalid{
 				reason: fmt.Sprintf("want file:///abs/path, s3://bucket/prefix, stated://host:port[/prefix] or a plain path (%v)", err),
 				cause:  err,

@@ -3,13 +3,14 @@ package config
 import (
 	"strings"
 
-	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/providers/s3"
 )
 
-// StorageOptions returns the options that snapshot.OpenStorage needs for
+// StorageOptions returns the options that providers.Open needs for
 // the job's locations: the s3.* keys for s3:// locations.
-func (j *Job) StorageOptions() snapshot.StorageOptions {
-	return snapshot.StorageOptions{S3: snapshot.S3Options{
+func (j *Job) StorageOptions() providers.Options {
+	return providers.Options{S3: s3.Options{
 		Endpoint:          j.S3.Endpoint,
 		AccessKey:         j.S3.AccessKey,
 		SecretKey:         j.S3.SecretKey,
@@ -21,11 +22,11 @@ func (j *Job) StorageOptions() snapshot.StorageOptions {
 }
 
 // parseS3Endpoint accepts "" (no endpoint) or what
-// snapshot.CheckS3Endpoint accepts: a scheme is required, since a bare
+// s3.CheckEndpoint accepts: a scheme is required, since a bare
 // host:port does not say whether it speaks TLS.
 func parseS3Endpoint(v string, dst *string) error {
 	if v != "" {
-		if err := snapshot.CheckS3Endpoint(v); err != nil {
+		if err := s3.CheckEndpoint(v); err != nil {
 			reason := "want http://host:port or https://host[:port]"
 			if !strings.Contains(v, "://") {
 				reason = "missing scheme: write http://" + v + " or https://" + v

@@ -19,7 +19,10 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/heap"
+	"github.com/stated-io/stated/providers"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 const (
@@ -35,7 +38,7 @@ Darkness, it was the spring of hope, it was the winter of despair, we had
 everything before us, we had nothing before us, we were all going direct to
 Heaven, we were all going direct the other way`
 
-var counts = backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}}
+var counts = state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}}
 
 func main() {
 	dir := flag.String("dir", "data", "checkpoint directory (a path or a file:// URL)")
@@ -49,7 +52,7 @@ func main() {
 // subtask is one parallel instance of the counting operator.
 type subtask struct {
 	keyed *heap.Backend[string]
-	count backend.ValueState[int64]
+	count state.ValueState[int64]
 }
 
 func openSubtasks(ctx context.Context, parallelism int, from *restoreFrom) ([]*subtask, error) {
@@ -60,7 +63,7 @@ func openSubtasks(ctx context.Context, parallelism int, from *restoreFrom) ([]*s
 			Subtask:        i,
 			MaxParallelism: maxParallelism,
 			KeyGroups:      backend.KeyGroupRangeForSubtask(maxParallelism, parallelism, i),
-			KeySerializer:  backend.StringSerializer{},
+			KeySerializer:  serializer.String{},
 		})
 		if err != nil {
 			return nil, err
@@ -70,7 +73,7 @@ func openSubtasks(ctx context.Context, parallelism int, from *restoreFrom) ([]*s
 				return nil, err
 			}
 		}
-		st, err := backend.GetValueState(b, counts)
+		st, err := state.GetValueState(b, counts)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +139,7 @@ func checkpoint(ctx context.Context, store snapshot.Storage, subs []*subtask, id
 }
 
 func run(ctx context.Context, location string) error {
-	store, err := snapshot.OpenStorage(ctx, location, snapshot.StorageOptions{})
+	store, err := providers.Open(ctx, location, providers.Options{})
 	if err != nil {
 		return err
 	}

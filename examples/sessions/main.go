@@ -37,10 +37,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/examples/internal/jobcli"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // name names the flag set, prefixes the messages to stderr and is the
@@ -115,7 +116,7 @@ func (sessionAgg) Merge(a, b session) session {
 // sessionSerializer stores accumulators in the state backend. The type
 // name is part of every snapshot: keep it when the struct evolves
 // compatibly.
-var sessionSerializer = backend.JSONSerializer[session]{TypeName: "stated.examples.sessions.session"}
+var sessionSerializer = serializer.JSON[session]{TypeName: "stated.examples.sessions.session"}
 
 // formatSession is the output line of one user's session.
 func formatSession(w engine.WindowResult[string, session]) string {
@@ -134,9 +135,9 @@ func buildJob(cfg *config.Job, o *options, logger *slog.Logger) *engine.Job {
 	job := engine.New(engine.Options{Config: cfg, Logger: logger})
 	clicks := engine.FromSource(job, "clicks", engine.Generate(o.records, clickAt), engine.WithRate(o.Rate))
 	stamped := engine.AssignTimestamps(clicks, "timestamps", func(c click) int64 { return c.TS }, outOfOrderness)
-	byUser := engine.KeyBy(stamped, func(c click) string { return c.User }, backend.StringSerializer{})
+	byUser := engine.KeyBy(stamped, func(c click) string { return c.User }, serializer.String{})
 	sessions := engine.WindowAggregate(byUser, "sessions", engine.SessionWindows(o.gap),
-		backend.AggregateFunction[click, session, session](sessionAgg{}), sessionSerializer)
+		state.AggregateFunction[click, session, session](sessionAgg{}), sessionSerializer)
 	lines := engine.Map(sessions, "format", func(w engine.WindowResult[string, session]) (string, error) {
 		return formatSession(w), nil
 	})

@@ -36,10 +36,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/examples/internal/jobcli"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // name names the flag set, prefixes the messages to stderr and is the
@@ -128,7 +129,7 @@ func (statsAgg) Merge(a, b stats) stats {
 
 // statsSerializer stores accumulators in the state backend. The type name
 // is part of every snapshot: keep it when the struct evolves compatibly.
-var statsSerializer = backend.JSONSerializer[stats]{TypeName: "stated.examples.windowed.stats"}
+var statsSerializer = serializer.JSON[stats]{TypeName: "stated.examples.windowed.stats"}
 
 // formatWindow is the output line of one sensor's window.
 func formatWindow(w engine.WindowResult[string, summary]) string {
@@ -150,12 +151,12 @@ func buildJob(cfg *config.Job, o *options, logger *slog.Logger) *engine.Job {
 	job := engine.New(engine.Options{Config: cfg, Logger: logger})
 	readings := engine.FromSource(job, "readings", engine.Generate(o.records, readingAt), engine.WithRate(o.Rate))
 	stamped := engine.AssignTimestamps(readings, "timestamps", func(r reading) int64 { return r.TS }, outOfOrderness)
-	bySensor := engine.KeyBy(stamped, func(r reading) string { return r.Sensor }, backend.StringSerializer{})
+	bySensor := engine.KeyBy(stamped, func(r reading) string { return r.Sensor }, serializer.String{})
 	assigner := engine.TumblingWindows(o.window)
 	if o.slide > 0 {
 		assigner = engine.SlidingWindows(o.window, o.slide)
 	}
-	windows := engine.WindowAggregate(bySensor, "window-stats", assigner, backend.AggregateFunction[reading, stats, summary](statsAgg{}), statsSerializer)
+	windows := engine.WindowAggregate(bySensor, "window-stats", assigner, state.AggregateFunction[reading, stats, summary](statsAgg{}), statsSerializer)
 	lines := engine.Map(windows, "format", func(w engine.WindowResult[string, summary]) (string, error) {
 		return formatWindow(w), nil
 	})

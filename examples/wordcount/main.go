@@ -30,10 +30,11 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
 	"github.com/stated-io/stated/examples/internal/jobcli"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // name names the flag set, prefixes the messages to stderr and is the
@@ -65,12 +66,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, *config.Job, error) 
 
 // counter counts the occurrences of its key.
 type counter struct {
-	count backend.ValueState[int64]
+	count state.ValueState[int64]
 }
 
 func (c *counter) Open(rc *engine.RuntimeContext[string]) error {
 	var err error
-	c.count, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}})
+	c.count, err = state.GetValueState(rc.Backend, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}})
 	return err
 }
 
@@ -84,10 +85,6 @@ func (c *counter) ProcessElement(ctx *engine.Context[string, string], word strin
 		return err
 	}
 	ctx.Emit(word + "\t" + strconv.FormatInt(n, 10))
-	return nil
-}
-
-func (c *counter) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
 	return nil
 }
 
@@ -109,7 +106,7 @@ func buildJob(cfg *config.Job, o *options, logger *slog.Logger, st *stats) *engi
 		}
 		return nil
 	})
-	counts := engine.Process(engine.KeyBy(words, func(w string) string { return w }, backend.StringSerializer{}), "counter",
+	counts := engine.Process(engine.KeyBy(words, func(w string) string { return w }, serializer.String{}), "counter",
 		func() engine.KeyedProcessFunction[string, string, string] { return &counter{} })
 	engine.WriteLines(counts, "output", o.output)
 	return job

@@ -33,7 +33,7 @@ import (
 // Options tune Run.
 type Options struct {
 	// LargeSize is the size of the file of the large-file test. Set it
-	// above the storage's multipart threshold (for S3Storage its PartSize)
+	// above the storage's multipart threshold (for the S3 provider its s3.Options.PartSize)
 	// so that multipart uploads are exercised. Default 3 MiB + 17 bytes.
 	LargeSize int
 }
@@ -82,8 +82,21 @@ func Run(t *testing.T, newStorage func(t *testing.T) snapshot.Storage, opts Opti
 	}
 }
 
-// put commits data at name.
-func put(t *testing.T, s snapshot.Storage, name string, data []byte) snapshot.Written {
+// Open returns the storage that open opens on a new temporary directory
+// of t, and closes it when t ends: the storage of a test.
+func Open[S snapshot.Storage](t testing.TB, open func(root string) (S, error)) S {
+	t.Helper()
+	s, err := open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Put commits data at name of s and returns what was written; it fails t
+// on any error.
+func Put(t testing.TB, s snapshot.Storage, name string, data []byte) snapshot.Written {
 	t.Helper()
 	w, err := s.Create(t.Context(), name, snapshot.CreateOptions{})
 	if err != nil {
@@ -99,8 +112,8 @@ func put(t *testing.T, s snapshot.Storage, name string, data []byte) snapshot.Wr
 	return wr
 }
 
-// read returns the whole content of name.
-func read(t *testing.T, s snapshot.Storage, name string) []byte {
+// Read returns the whole content of name of s; it fails t on any error.
+func Read(t testing.TB, s snapshot.Storage, name string) []byte {
 	t.Helper()
 	rc, err := s.Open(t.Context(), name)
 	if err != nil {
@@ -184,31 +197,31 @@ func testCommitAndRead(t *testing.T, s snapshot.Storage) {
 	if size, err := s.Size(ctx, "job/chk-1/deep/file"); err != nil || size != int64(len(data)) {
 		t.Fatalf("Size = %d, %v; want %d", size, err, len(data))
 	}
-	if got := read(t, s, "job/chk-1/deep/file"); !bytes.Equal(got, data) {
+	if got := Read(t, s, "job/chk-1/deep/file"); !bytes.Equal(got, data) {
 		t.Fatalf("read back %d bytes that differ from the %d written", len(got), len(data))
 	}
-	if got := read(t, s, "./job/chk-1/deep/../deep/file"); !bytes.Equal(got, data) {
+	if got := Read(t, s, "./job/chk-1/deep/../deep/file"); !bytes.Equal(got, data) {
 		t.Fatal("an unclean name did not reach the file")
 	}
 }
 
 // testEmptyFile: a file of zero bytes exists, is listed and reads empty.
 func testEmptyFile(t *testing.T, s snapshot.Storage) {
-	wr := put(t, s, "d/empty", nil)
+	wr := Put(t, s, "d/empty", nil)
 	if wr != (snapshot.Written{}) {
 		t.Errorf("Commit of an empty file = %+v", wr)
 	}
 	if size, err := s.Size(t.Context(), "d/empty"); err != nil || size != 0 {
 		t.Errorf("Size = %d, %v", size, err)
 	}
-	if got := read(t, s, "d/empty"); len(got) != 0 {
+	if got := Read(t, s, "d/empty"); len(got) != 0 {
 		t.Errorf("read %d bytes", len(got))
 	}
 	wantList(t, s, "d", "empty")
 }
 
 // testInvisibleBeforeCommit: a file being written is neither visible nor
-// listed. (Its directory may show, empty: FileStorage creates directories
+// listed. (Its directory may show, empty: the file provider creates directories
 // at Create.)
 func testInvisibleBeforeCommit(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
@@ -225,7 +238,7 @@ func testInvisibleBeforeCommit(t *testing.T, s snapshot.Storage) {
 	if _, err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, s, "pending/dir/f"); string(got) != "not yet" {
+	if got := Read(t, s, "pending/dir/f"); string(got) != "not yet" {
 		t.Errorf("read %q", got)
 	}
 	wantList(t, s, "pending/dir", "f")
@@ -278,7 +291,7 @@ func testWriterDoneTwice(t *testing.T, s snapshot.Storage) {
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Error("Write after Commit succeeded")
 	}
-	if got := read(t, s, "twice/committed"); string(got) != "one" {
+	if got := Read(t, s, "twice/committed"); string(got) != "one" {
 		t.Errorf("committed file reads %q after the extra calls", got)
 	}
 
@@ -300,9 +313,9 @@ func testWriterDoneTwice(t *testing.T, s snapshot.Storage) {
 
 // testOverwrite: without NoOverwrite a commit replaces the file whole.
 func testOverwrite(t *testing.T, s snapshot.Storage) {
-	put(t, s, "d/f", []byte("first version, longer"))
-	put(t, s, "d/f", []byte("second"))
-	if got := read(t, s, "d/f"); string(got) != "second" {
+	Put(t, s, "d/f", []byte("first version, longer"))
+	Put(t, s, "d/f", []byte("second"))
+	if got := Read(t, s, "d/f"); string(got) != "second" {
 		t.Errorf("read %q after the overwrite", got)
 	}
 	wantList(t, s, "d", "f")
@@ -331,7 +344,7 @@ func testNoOverwrite(t *testing.T, s snapshot.Storage) {
 	if !strings.Contains(err.Error(), "chk-1/_metadata") {
 		t.Errorf("error %q does not name the file", err)
 	}
-	if got := read(t, s, "chk-1/_metadata"); string(got) != "original" {
+	if got := Read(t, s, "chk-1/_metadata"); string(got) != "original" {
 		t.Errorf("the existing file reads %q", got)
 	}
 	wantList(t, s, "chk-1", "_metadata")
@@ -367,7 +380,7 @@ func testNoOverwriteRace(t *testing.T, s snapshot.Storage) {
 	if winner < 0 {
 		t.Fatal("no writer committed")
 	}
-	if got, want := string(read(t, s, "race/_metadata")), fmt.Sprintf("writer %d", winner); got != want {
+	if got, want := string(Read(t, s, "race/_metadata")), fmt.Sprintf("writer %d", winner); got != want {
 		t.Errorf("stored %q, the winner wrote %q", got, want)
 	}
 }
@@ -376,7 +389,7 @@ func testNoOverwriteRace(t *testing.T, s snapshot.Storage) {
 // ErrNotExist naming the file.
 func testMissing(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
-	put(t, s, "dir/present", []byte("x"))
+	Put(t, s, "dir/present", []byte("x"))
 	for _, name := range []string{"never", "dir/never", "no/such/dir/f", "dir"} {
 		wantMissing(t, s, name)
 		if rc, err := s.OpenRange(ctx, name, 0, 1); !errors.Is(err, snapshot.ErrNotExist) {
@@ -399,7 +412,7 @@ func testMissing(t *testing.T, s snapshot.Storage) {
 func testRanges(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
 	data := pattern(100_000, 2)
-	put(t, s, "r/f", data)
+	Put(t, s, "r/f", data)
 	n := int64(len(data))
 	ranges := []struct {
 		off, length int64
@@ -463,7 +476,7 @@ func testList(t *testing.T, s snapshot.Storage) {
 		"job/shared/s1", "job/shared/deep/s2", "job/taskowned/t", "top",
 		"job/chk-2/a-b", "job/chk-2/a.b",
 	} {
-		put(t, s, name, []byte(name))
+		Put(t, s, name, []byte(name))
 	}
 	wantList(t, s, "", "job/", "top")
 	wantList(t, s, ".", "job/", "top")
@@ -487,9 +500,9 @@ func testListInfo(t *testing.T, s snapshot.Storage) {
 		t.Skip("the storage does not implement snapshot.InfoLister")
 	}
 	before := time.Now()
-	put(t, s, "d/a", []byte("12345"))
-	put(t, s, "d/b", nil)
-	put(t, s, "d/sub/c", []byte("1"))
+	Put(t, s, "d/a", []byte("12345"))
+	Put(t, s, "d/b", nil)
+	Put(t, s, "d/sub/c", []byte("1"))
 	infos, err := il.ListInfo(t.Context(), "d")
 	if err != nil {
 		t.Fatal(err)
@@ -520,9 +533,9 @@ func testListInfo(t *testing.T, s snapshot.Storage) {
 // directory goes away with its last file.
 func testDelete(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
-	put(t, s, "job/chk-1/a", []byte("a"))
-	put(t, s, "job/chk-1/sub/b", []byte("b"))
-	put(t, s, "job/keep", []byte("k"))
+	Put(t, s, "job/chk-1/a", []byte("a"))
+	Put(t, s, "job/chk-1/sub/b", []byte("b"))
+	Put(t, s, "job/keep", []byte("k"))
 	if err := s.Delete(ctx, "job/chk-1/a"); err != nil {
 		t.Fatal(err)
 	}
@@ -539,10 +552,10 @@ func testDelete(t *testing.T, s snapshot.Storage) {
 	}
 	wantList(t, s, "job/chk-1")
 	wantList(t, s, "job", "keep")
-	if got := read(t, s, "job/keep"); string(got) != "k" {
+	if got := Read(t, s, "job/keep"); string(got) != "k" {
 		t.Errorf("job/keep reads %q", got)
 	}
-	put(t, s, "job/chk-1/a", []byte("again")) // directories come back
+	Put(t, s, "job/chk-1/a", []byte("again")) // directories come back
 	wantList(t, s, "job", "chk-1/", "keep")
 }
 
@@ -554,10 +567,10 @@ func testDeleteAll(t *testing.T, s snapshot.Storage) {
 	var names []string
 	for i := range 25 {
 		n := fmt.Sprintf("many/%02d/f", i%5) + fmt.Sprint(i)
-		put(t, s, n, []byte(n))
+		Put(t, s, n, []byte(n))
 		names = append(names, n)
 	}
-	put(t, s, "many/keep", []byte("k"))
+	Put(t, s, "many/keep", []byte("k"))
 	all := append(slices.Clone(names), "many/missing", names[0]) // a missing and a repeated name
 	if err := snapshot.DeleteAll(ctx, s, all); err != nil {
 		t.Fatal(err)
@@ -572,8 +585,8 @@ func testDeleteAll(t *testing.T, s snapshot.Storage) {
 		t.Errorf("DeleteAll of nothing: %v", err)
 	}
 
-	put(t, s, "bad/a", []byte("a"))
-	put(t, s, "bad/b", []byte("b"))
+	Put(t, s, "bad/a", []byte("a"))
+	Put(t, s, "bad/b", []byte("b"))
 	err := snapshot.DeleteAll(ctx, s, []string{"bad/a", "../escape", "bad/b"})
 	if !errors.Is(err, snapshot.ErrInvalidName) || !strings.Contains(err.Error(), "../escape") {
 		t.Errorf("DeleteAll with an invalid name: %v; want ErrInvalidName naming it", err)
@@ -626,10 +639,10 @@ func testInvalidNames(t *testing.T, s snapshot.Storage) {
 func testUnusualNames(t *testing.T, s snapshot.Storage) {
 	names := []string{"u/a b", "u/plus+equals=", "u/percent%20", "u/ünïcödé", "u/q?hash#amp&", "u/tab\tx", "u/x.tmp-not-a-prefix"}
 	for _, n := range names {
-		put(t, s, n, []byte(n))
+		Put(t, s, n, []byte(n))
 	}
 	for _, n := range names {
-		if got := read(t, s, n); string(got) != n {
+		if got := Read(t, s, n); string(got) != n {
 			t.Errorf("%q reads %q", n, got)
 		}
 	}
@@ -644,7 +657,7 @@ func testUnusualNames(t *testing.T, s snapshot.Storage) {
 // testCancelled: every call with a cancelled context fails with
 // context.Canceled and does nothing.
 func testCancelled(t *testing.T, s snapshot.Storage) {
-	put(t, s, "c/f", []byte("x"))
+	Put(t, s, "c/f", []byte("x"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if w, err := s.Create(ctx, "c/new", snapshot.CreateOptions{}); !errors.Is(err, context.Canceled) {
@@ -685,7 +698,7 @@ func testCancelled(t *testing.T, s snapshot.Storage) {
 			t.Errorf("ListInfo: %v", err)
 		}
 	}
-	if got := read(t, s, "c/f"); string(got) != "x" {
+	if got := Read(t, s, "c/f"); string(got) != "x" {
 		t.Errorf("c/f reads %q", got)
 	}
 }
@@ -694,7 +707,7 @@ func testCancelled(t *testing.T, s snapshot.Storage) {
 // ErrClosed; a writer created before may still be aborted.
 func testClose(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
-	put(t, s, "a", []byte("a"))
+	Put(t, s, "a", []byte("a"))
 	w, err := s.Create(ctx, "pending", snapshot.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -773,7 +786,7 @@ func testLargeFile(t *testing.T, s snapshot.Storage, size int) {
 	if size, err := s.Size(ctx, "large/f"); err != nil || size != int64(len(data)) {
 		t.Fatalf("Size = %d, %v", size, err)
 	}
-	if got := read(t, s, "large/f"); !bytes.Equal(got, data) {
+	if got := Read(t, s, "large/f"); !bytes.Equal(got, data) {
 		t.Fatalf("read back %d bytes that differ from the %d written", len(got), len(data))
 	}
 	for _, off := range []int{1, len(data) / 3, len(data)/2 - 3, len(data) - 1000} {
@@ -793,7 +806,7 @@ func testLargeFile(t *testing.T, s snapshot.Storage, size int) {
 func testConcurrent(t *testing.T, s snapshot.Storage) {
 	ctx := t.Context()
 	const n = 8
-	put(t, s, "conc/shared", pattern(50_000, 99))
+	Put(t, s, "conc/shared", pattern(50_000, 99))
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*n)
 	for i := range n {
@@ -838,7 +851,7 @@ func testConcurrent(t *testing.T, s snapshot.Storage) {
 	}
 	for i := range n {
 		name := fmt.Sprintf("conc/w%d/f", i)
-		if got := read(t, s, name); !bytes.Equal(got, pattern(20_000+i*1000, uint64(i))) {
+		if got := Read(t, s, name); !bytes.Equal(got, pattern(20_000+i*1000, uint64(i))) {
 			t.Errorf("%s reads %d bytes that differ", name, len(got))
 		}
 	}

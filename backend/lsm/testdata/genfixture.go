@@ -19,7 +19,10 @@ import (
 
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/backend/lsm"
+	"github.com/stated-io/stated/providers/file"
+	"github.com/stated-io/stated/serializer"
 	"github.com/stated-io/stated/snapshot"
+	"github.com/stated-io/stated/state"
 )
 
 func main() {
@@ -40,30 +43,30 @@ func write(out string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	store, err := snapshot.NewFileStorage(out)
+	store, err := file.New(out)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	b, err := lsm.New(lsm.Options[string]{Dir: work, KeyedOptions: backend.KeyedOptions[string]{OperatorUID: "fixture",
-		MaxParallelism: 8, KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: backend.StringSerializer{}}})
+		MaxParallelism: 8, KeyGroups: backend.KeyGroupRange{Start: 0, End: 7}, KeySerializer: serializer.String{}}})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	count, err := backend.GetValueState(b, backend.ValueDescriptor[int64]{Name: "count", Serializer: backend.Int64Serializer{}})
+	count, err := state.GetValueState(b, state.ValueDescriptor[int64]{Name: "count", Serializer: serializer.Int64{}})
 	if err != nil {
 		return err
 	}
-	events, err := backend.GetListState(b, backend.ListDescriptor[string]{Name: "events", Serializer: backend.StringSerializer{}})
+	events, err := state.GetListState(b, state.ListDescriptor[string]{Name: "events", Serializer: serializer.String{}})
 	if err != nil {
 		return err
 	}
-	seen, err := backend.GetMapState(b, backend.MapDescriptor[string, int64]{Name: "seen", KeySerializer: backend.StringSerializer{}, ValueSerializer: backend.Int64Serializer{}})
+	seen, err := state.GetMapState(b, state.MapDescriptor[string, int64]{Name: "seen", KeySerializer: serializer.String{}, ValueSerializer: serializer.Int64{}})
 	if err != nil {
 		return err
 	}
-	timers, err := backend.NewTimerService(b)
+	timers, err := state.NewTimerService(b)
 	if err != nil {
 		return err
 	}

@@ -9,24 +9,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
+	"github.com/stated-io/stated/serializer"
+	"github.com/stated-io/stated/state"
 )
 
 // countOp counts its keys in ValueState "n" of int64, or of string with
 // asString (a serializer change).
 type countOp struct {
 	asString bool
-	n        backend.ValueState[int64]
-	s        backend.ValueState[string]
+	n        state.ValueState[int64]
+	s        state.ValueState[string]
 }
 
 func (c *countOp) Open(rc *engine.RuntimeContext[string]) (err error) {
 	if c.asString {
-		c.s, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[string]{Name: "n", Serializer: backend.StringSerializer{}})
+		c.s, err = state.GetValueState(rc.Backend, state.ValueDescriptor[string]{Name: "n", Serializer: serializer.String{}})
 		return err
 	}
-	c.n, err = backend.GetValueState(rc.Backend, backend.ValueDescriptor[int64]{Name: "n", Serializer: backend.Int64Serializer{}})
+	c.n, err = state.GetValueState(rc.Backend, state.ValueDescriptor[int64]{Name: "n", Serializer: serializer.Int64{}})
 	return err
 }
 
@@ -40,10 +41,6 @@ func (c *countOp) ProcessElement(ctx *engine.Context[string, string], w string) 
 	}
 	ctx.Emit(w + "\t" + strconv.FormatInt(v+1, 10))
 	return c.n.Update(v + 1)
-}
-
-func (c *countOp) OnTimer(*engine.Context[string, string], int64, engine.TimeDomain) error {
-	return nil
 }
 
 // runWords runs a word count over input into dir/out through RunJob and
@@ -64,7 +61,7 @@ func runWords(t *testing.T, dir, input string, asString bool, sets ...string) (*
 		}
 		return nil
 	})
-	counts := engine.Process(engine.KeyBy(words, func(w string) string { return w }, backend.StringSerializer{}), "counter",
+	counts := engine.Process(engine.KeyBy(words, func(w string) string { return w }, serializer.String{}), "counter",
 		func() engine.KeyedProcessFunction[string, string, string] { return &countOp{asString: asString} })
 	engine.WriteLines(counts, "output", filepath.Join(dir, "out"))
 	res, code := RunJob("words", job, &bytes.Buffer{}, &stderr)

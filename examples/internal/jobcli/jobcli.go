@@ -35,6 +35,7 @@ import (
 	"github.com/stated-io/stated/backend"
 	"github.com/stated-io/stated/engine"
 	"github.com/stated-io/stated/engine/config"
+	"github.com/stated-io/stated/providers"
 	"github.com/stated-io/stated/snapshot"
 )
 
@@ -168,7 +169,7 @@ func checkS3(cfg *config.Job) error {
 	for _, l := range []struct{ key, value string }{
 		{config.KeyCheckpointDir, cfg.CheckpointDir}, {config.KeySavepointDir, cfg.SavepointDir}, {config.KeyRecoveryPath, cfg.RecoveryPath},
 	} {
-		if loc, err := snapshot.ParseLocation(l.value); err != nil || loc.Scheme != "s3" {
+		if loc, err := providers.ParseLocation(l.value); err != nil || loc.Scheme != "s3" {
 			continue
 		}
 		s3 := cfg.StorageOptions().S3
